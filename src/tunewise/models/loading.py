@@ -1,0 +1,122 @@
+"""Load a model reference into a transformers model and tokenizer.
+
+Safetensors only unless the caller opts in with ``trust_pickle``: a pickled checkpoint
+(``.bin``/``.pt``) can run arbitrary code when loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tunewise.errors import ModelLoadError
+from tunewise.models.refs import ModelRef, parse_model_ref
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def resolve_device(device: str | None = None) -> str:
+    import torch
+
+    if device and device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    """``auto`` means bf16 on GPU and float32 on CPU (the packaged weights are dequantized to
+    float32; bf16 is faster for batched sampling on this CPU but less exact)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+def check_no_pickle(folder: Path, what: str, trust_pickle: bool) -> None:
+    """Refuse a folder whose weights exist only as pickles, unless the user opted in."""
+    if trust_pickle or not folder.is_dir():
+        return
+    has_safetensors = any(folder.glob("*.safetensors"))
+    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if pickles and not has_safetensors:
+        raise ModelLoadError(
+            f"{what} at {folder} holds only pickled weights ({', '.join(sorted(pickles)[:3])}); "
+            "pickles can execute code when loaded. Convert them to safetensors, or pass "
+            "--trust-pickle (trust_pickle=True) if you trust the source."
+        )
+
+
+def model_folder(ref: ModelRef, trust_pickle: bool = False, progress=None) -> str:
+    """The local folder (or hub id) transformers should load for ``ref`` (adapter excluded)."""
+    if ref.scheme == "packaged":
+        from tunewise.models.packaged import ensure_cached
+
+        return str(ensure_cached(ref.name, progress=progress))
+    if ref.scheme == "hf":
+        path = Path(ref.name).expanduser()
+        if path.exists():
+            check_no_pickle(path, f"hf:{ref.name}", trust_pickle)
+            return str(path)
+        if ref.name.startswith((".", "/", "~")):
+            raise ModelLoadError(f"hf:{ref.name}: no such folder")
+        return ref.name
+    raise ModelLoadError(f"{ref} is served over HTTP; it has no local weights to load")
+
+
+def load_causal_lm(ref: ModelRef | str, device: str | None = None, dtype: str = "auto",
+                   trust_pickle: bool = False, progress=None):
+    """Return ``(model, tokenizer)`` for a packaged or hf reference, with its LoRA adapter
+    applied when the reference names one. The model is in eval mode on ``device``."""
+    import torch  # noqa: F401  (fail early with torch's own message if missing)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if isinstance(ref, str):
+        ref = parse_model_ref(ref)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    folder = model_folder(ref, trust_pickle=trust_pickle, progress=progress)
+    is_hub_id = not Path(folder).exists()
+    kwargs = {"dtype": torch_dtype}
+    if not trust_pickle:
+        kwargs["use_safetensors"] = True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except OSError as exc:
+        if is_hub_id:
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+            raise ModelLoadError(
+                f"hf:{ref.name} is not a local folder and could not be fetched from the Hugging Face "
+                f"hub{' (HF_HUB_OFFLINE=1)' if offline else ' (no network here?)'}: {exc.__class__.__name__}. "
+                f"Fix: on a machine with network run `huggingface-cli download {ref.name} --local-dir DIR` "
+                "and use hf:DIR, or use a packaged model (tunewise models)."
+            ) from exc
+        raise ModelLoadError(f"{ref}: could not load from {folder}: {exc}") from exc
+    if ref.lora:
+        model = apply_lora(model, ref.lora, trust_pickle=trust_pickle)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def apply_lora(model, adapter_dir: str, trust_pickle: bool = False):
+    """Wrap ``model`` with the PEFT adapter saved in ``adapter_dir`` (safetensors unless trusted)."""
+    from peft import PeftModel
+
+    folder = Path(adapter_dir).expanduser()
+    if not (folder / "adapter_config.json").exists():
+        raise ModelLoadError(f"+lora:{adapter_dir}: no adapter_config.json there (a PEFT adapter folder is needed)")
+    if not (folder / "adapter_model.safetensors").exists():
+        if not trust_pickle:
+            raise ModelLoadError(
+                f"+lora:{adapter_dir}: no adapter_model.safetensors; a pickled adapter is refused "
+                "unless you pass --trust-pickle"
+            )
+    return PeftModel.from_pretrained(model, str(folder))
