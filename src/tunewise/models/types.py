@@ -14,8 +14,9 @@ Chat = list[Message]
 
 @dataclass
 class SamplingParams:
-    """How to sample. ``n`` samples per chat each get their own seed (``seed + sample index``),
-    because a fixed per-request seed makes every sample of a prompt identical (seen with vLLM)."""
+    """How to sample. ``n`` samples per chat each get their own seed derived from ``seed``, the
+    sample index and (on hf) the prompt, because a fixed per-request seed makes every sample of
+    a prompt identical (seen with vLLM). ``temperature == 0`` means greedy."""
 
     n: int = 1
     temperature: float = 1.0

@@ -1,0 +1,248 @@
+"""The ``hf`` backend: transformers in process, CPU or GPU.
+
+Sampling goes through ``model.generate`` (KV cache, left padding, per-sequence EOS) with a
+logits processor that draws each row's token from that row's own seeded generator. That makes
+every sample reproducible from (chat, sample index, seed) alone, whatever batch it landed in,
+and keeps the n samples of one chat distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from tunewise.models.loading import load_causal_lm
+from tunewise.models.types import Chat, Completion, SamplingParams
+from tunewise.progress import progress_bar
+
+
+def sample_seed(base_seed: int, sample_index: int, prompt_ids: list[int]) -> int:
+    """A sample's seed from the run seed, the sample index and the prompt itself, so samples
+    of different prompts draw independent random streams (a shared stream would correlate
+    answers across questions) and each sample is reproducible on its own."""
+    digest = hashlib.sha256(f"{base_seed}:{sample_index}:{prompt_ids}".encode()).digest()
+    return int.from_bytes(digest[:7], "big")
+
+
+class PerRowSampler(LogitsProcessor):
+    """Sample each row with its own ``torch.Generator``; returns logits that are 0 at the
+    chosen token and -inf elsewhere, so the greedy step of ``generate`` picks it."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        self.generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            keep = sorted_probs.cumsum(dim=-1) - sorted_probs < self.top_p
+            sorted_probs = sorted_probs * keep
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        chosen = torch.stack([torch.multinomial(probs[row], 1, generator=gen)
+                              for row, gen in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(-1, chosen.to(scores.device), 0.0)
+        return out
+
+
+@dataclass
+class _Row:
+    chat_index: int
+    sample_index: int
+    prompt_ids: list[int]
+
+
+class HFBackend:
+    """Backend over a transformers causal LM. Build with a model reference, or wrap a model
+    and tokenizer you already hold with ``HFBackend.from_model`` (tests, training, persona)."""
+
+    def __init__(self, model_ref: str, device: str | None = None, dtype: str = "auto",
+                 batch_size: int = 16, trust_pickle: bool = False, show_progress: bool = True):
+        model, tokenizer = load_causal_lm(model_ref, device=device, dtype=dtype, trust_pickle=trust_pickle)
+        self._init(model, tokenizer, str(model_ref), batch_size, show_progress)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, model_ref: str = "hf:in-memory", batch_size: int = 16,
+                   show_progress: bool = False) -> "HFBackend":
+        backend = cls.__new__(cls)
+        backend._init(model, tokenizer, model_ref, batch_size, show_progress)
+        return backend
+
+    def _init(self, model, tokenizer, model_ref, batch_size, show_progress):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_ref = model_ref
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.eos_token_ids = self._eos_ids()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _eos_ids(self) -> list[int]:
+        ids = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif configured:
+            ids.update(int(i) for i in configured)
+        return sorted(ids)
+
+    # ---- prompts -------------------------------------------------------------------------
+    def render(self, chat: Chat, add_generation_prompt: bool = True) -> str:
+        """The chat as the model sees it (its own chat template)."""
+        return self.tokenizer.apply_chat_template(chat, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt)
+
+    def encode(self, text: str) -> list[int]:
+        # The template already holds any BOS/special tokens the model expects.
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _pad_left(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], dtype=torch.long)
+        return ids.to(self.device), mask.to(self.device)
+
+    # ---- sampling ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, chats: list[Chat], params: SamplingParams) -> list[Completion]:
+        prompts = [self.encode(self.render(chat)) for chat in chats]
+        rows = [_Row(c, s, prompts[c]) for c in range(len(chats)) for s in range(params.n)]
+        # Similar lengths together: less padding, less wasted compute.
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
+        results: dict[int, Completion] = {}
+        with progress_bar(f"sampling {self.model_ref}", len(rows),
+                          enabled=self.show_progress and len(rows) > self.batch_size) as advance:
+            for start in range(0, len(order), self.batch_size):
+                batch = [rows[i] for i in order[start:start + self.batch_size]]
+                for i, completion in zip(order[start:start + self.batch_size], self._generate_batch(batch, params)):
+                    results[i] = completion
+                advance(len(batch))
+        return [results[i] for i in range(len(rows))]
+
+    def _generate_batch(self, batch: list[_Row], params: SamplingParams) -> list[Completion]:
+        ids, mask = self._pad_left([row.prompt_ids for row in batch])
+        seeds = [sample_seed(params.seed, row.sample_index, row.prompt_ids) for row in batch]
+        config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False,
+                                  eos_token_id=self.eos_token_ids, pad_token_id=self.tokenizer.pad_token_id)
+        processors = LogitsProcessorList()
+        if params.temperature > 0:
+            processors.append(PerRowSampler(seeds, params.temperature, params.top_p))
+        extra = {}
+        if params.stop:
+            config.stop_strings = list(params.stop)
+            extra["tokenizer"] = self.tokenizer
+        output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                     logits_processor=processors, **extra)
+        new_tokens = output[:, ids.shape[1]:].tolist()
+        completions = []
+        for row, seed, tokens in zip(batch, seeds, new_tokens):
+            completions.append(self._completion(row, seed if params.temperature > 0 else None, tokens, params))
+        return completions
+
+    def _completion(self, row: _Row, seed, tokens: list[int], params: SamplingParams) -> Completion:
+        finish = "length"
+        for position, token in enumerate(tokens):
+            if token in self.eos_token_ids:
+                tokens = tokens[:position + 1]
+                finish = "stop"
+                break
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        cut = [text.find(s) for s in params.stop if s and s in text]
+        if cut:
+            text = text[:min(cut)]
+            finish = "stop"
+        return Completion(chat_index=row.chat_index, sample_index=row.sample_index, text=text,
+                          prompt_tokens=len(row.prompt_ids), completion_tokens=len(tokens),
+                          finish_reason=finish, seed=seed)
+
+    # ---- scoring -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def next_token_logprobs(self, chats: list[Chat]) -> torch.Tensor:
+        """Log-probabilities over the vocabulary of the first assistant token, [chats, vocab]."""
+        out = []
+        for start in range(0, len(chats), self.batch_size):
+            sequences = [self.encode(self.render(chat)) for chat in chats[start:start + self.batch_size]]
+            ids, mask = self._pad_left(sequences)
+            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
+            out.append(torch.log_softmax(logits.float(), dim=-1).cpu())
+        return torch.cat(out)
+
+    def top_logprobs(self, chats: list[Chat], k: int = 20) -> list[dict[str, float]]:
+        """Top-k next tokens after the assistant turn opens, {token text: logprob}. Tokens that
+        decode to the same text are merged (their probabilities added)."""
+        logprobs = self.next_token_logprobs(chats)
+        values, indices = logprobs.topk(k, dim=-1)
+        result = []
+        for row_values, row_indices in zip(values.tolist(), indices.tolist()):
+            merged: dict[str, float] = {}
+            for value, index in zip(row_values, row_indices):
+                text = self.tokenizer.decode([index])
+                merged[text] = float(torch.logaddexp(torch.tensor(merged[text]), torch.tensor(value))) \
+                    if text in merged else value
+            result.append(merged)
+        return result
+
+    # ---- activations ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def hidden_states(self, chats: list[Chat], layers: list[int] | None = None,
+                      positions: str = "assistant") -> list[torch.Tensor]:
+        """Residual-stream activations for persona work.
+
+        ``layers`` index ``output_hidden_states`` (0 = embeddings, i = after block i; default all).
+        ``positions``: ``assistant`` = the tokens of the last message's content (the answer),
+        ``all`` = every token, ``last`` = the final token (with the generation prompt added when
+        the chat does not end with an assistant turn). Returns one float32 CPU tensor per chat,
+        shaped [len(layers), tokens, hidden].
+        """
+        if positions not in ("assistant", "all", "last"):
+            raise ValueError(f"positions must be assistant, all or last, not {positions!r}")
+        out: list[torch.Tensor] = []
+        for start in range(0, len(chats), self.batch_size):
+            out.extend(self._hidden_batch(chats[start:start + self.batch_size], layers, positions))
+        return out
+
+    def _hidden_batch(self, chats, layers, positions):
+        texts, spans = [], []
+        for chat in chats:
+            ends_with_answer = chat[-1]["role"] == "assistant"
+            text = self.render(chat, add_generation_prompt=not ends_with_answer)
+            texts.append(text)
+            if positions == "assistant":
+                if not ends_with_answer:
+                    raise ValueError("positions='assistant' needs chats that end with an assistant message")
+                content = chat[-1]["content"]
+                begin = text.rfind(content)
+                spans.append((begin, begin + len(content)))
+        encoded = [self.tokenizer(t, add_special_tokens=False, return_offsets_mapping=True) for t in texts]
+        ids, mask = self._pad_left([e["input_ids"] for e in encoded])
+        hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        chosen_layers = list(range(len(hidden))) if layers is None else list(layers)
+        stacked = torch.stack([hidden[layer] for layer in chosen_layers], dim=1).float().cpu()
+        width = ids.shape[1]
+        results = []
+        for row, e in enumerate(encoded):
+            n = len(e["input_ids"])
+            offset = width - n
+            if positions == "all":
+                keep = list(range(offset, width))
+            elif positions == "last":
+                keep = [width - 1]
+            else:
+                begin, end = spans[row]
+                keep = [offset + i for i, (s, t) in enumerate(e["offset_mapping"])
+                        if t > begin and s < end]
+            results.append(stacked[row, :, keep, :])
+        return results

@@ -1,0 +1,41 @@
+"""Pick the backend for a model reference. Backends register themselves by scheme/engine name,
+so a new engine is one file plus one ``register_backend`` call."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tunewise.errors import ModelRefError
+from tunewise.models.refs import ModelRef, parse_model_ref
+from tunewise.models.types import Backend
+
+_FACTORIES: dict[str, Callable[..., Backend]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., Backend]) -> None:
+    _FACTORIES[name] = factory
+
+
+def _hf(ref: ModelRef, **options) -> Backend:
+    from tunewise.models.hf import HFBackend
+
+    return HFBackend(str(ref), **options)
+
+
+register_backend("hf", _hf)
+
+
+def load_backend(model: str | ModelRef, backend: str | None = None, **options) -> Backend:
+    """Load ``model`` behind the named backend. Default: ``openai`` for openai: references,
+    ``hf`` for everything else. ``options`` go to the backend's constructor."""
+    ref = parse_model_ref(model) if isinstance(model, str) else model
+    name = backend or ("openai" if ref.scheme == "openai" else "hf")
+    if name not in _FACTORIES:
+        # Optional engines live in their own modules; importing one registers it.
+        try:
+            __import__(f"tunewise.models.{name}_backend")
+        except ModuleNotFoundError:
+            pass
+    if name not in _FACTORIES:
+        raise ModelRefError(f"unknown backend {name!r} for {ref}; known: {', '.join(sorted(_FACTORIES))}")
+    return _FACTORIES[name](ref, **options)
