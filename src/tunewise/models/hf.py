@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from tunewise.models.loading import load_causal_lm
 from tunewise.models.types import Chat, Completion, SamplingParams
@@ -48,6 +48,20 @@ class PerRowSampler(LogitsProcessor):
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, chosen.to(scores.device), 0.0)
         return out
+
+
+class StopOnStrings(StoppingCriteria):
+    """Stop a row once its *generated* text contains a stop string. (transformers' own
+    stop_strings also match across the prompt boundary, ending answers that never said it.)"""
+
+    def __init__(self, tokenizer, stops: list[str], prompt_length: int):
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
 @dataclass
@@ -140,12 +154,11 @@ class HFBackend:
         processors = LogitsProcessorList()
         if params.temperature > 0:
             processors.append(PerRowSampler(seeds, params.temperature, params.top_p))
-        extra = {}
+        stopping = StoppingCriteriaList()
         if params.stop:
-            config.stop_strings = list(params.stop)
-            extra["tokenizer"] = self.tokenizer
+            stopping.append(StopOnStrings(self.tokenizer, params.stop, ids.shape[1]))
         output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                     logits_processor=processors, **extra)
+                                     logits_processor=processors, stopping_criteria=stopping)
         new_tokens = output[:, ids.shape[1]:].tolist()
         completions = []
         for row, seed, tokens in zip(batch, seeds, new_tokens):
