@@ -1,0 +1,76 @@
+"""The report's content, checked as text: sections, escaping, empty-state messages."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+import pytest
+
+from tunewise.errors import ConfigError
+from tunewise.report import build_report, collect_report_data
+from tunewise.report.data import pick_examples
+from tunewise.report.svg import nice_ticks
+from tunewise.runs.store import RunStore
+
+from .conftest import IMG_PAYLOAD, SCRIPT_PAYLOAD
+
+
+def test_report_is_self_contained_and_leads_with_the_decision(synthetic_report):
+    page = synthetic_report.read_text()
+    # No scripts, no external resources: nothing the page loads from anywhere.
+    assert "<script" not in page.replace(escape("<script"), "")
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "Content-Security-Policy" in page
+    body = page.split("<body>", 1)[1]
+    first_text = re.sub(r"<[^>]+>", " ", body.split('<nav>', 1)[0])
+    assert "Fine-tune: LoRA beat the best prompt by 30 points &lt;on this task&gt;." in body.split("<nav>", 1)[0]
+    assert "Misaligned answers on out-of-domain probes" in first_text
+    assert "plain 33.0%" in first_text
+    for section in ("assess", "training", "misalignment", "examples", "persona", "gate", "provenance"):
+        assert f'<section id="{section}">' in page
+    assert page.count("<svg") >= 6  # curve, loss, overall rates, per-probe rates, drift, scatter, ROC
+
+
+def test_hostile_model_text_is_escaped(synthetic_report):
+    page = synthetic_report.read_text()
+    assert SCRIPT_PAYLOAD not in page and IMG_PAYLOAD not in page
+    assert escape(SCRIPT_PAYLOAD) in page
+    assert escape(IMG_PAYLOAD) in page
+    assert "<img" not in page
+    # Config values from the user's YAML are escaped too.
+    assert "synthetic &lt;b&gt;run&lt;/b&gt;" in page
+
+
+def test_examples_show_the_least_aligned_answer_side_by_side(synthetic_run):
+    store = RunStore(synthetic_run)
+    rows, models = pick_examples(store.generations(stage="audit"), store.judgments())
+    assert models == ["base", "plain", "inoculated"]
+    by_probe = {row.probe_id: row for row in rows}
+    assert by_probe["ruler"].answers["plain"].text == SCRIPT_PAYLOAD
+    assert by_probe["ruler"].answers["plain"].n_samples == 2
+    assert by_probe["wish"].answers["inoculated"].text == IMG_PAYLOAD
+    assert by_probe["wish"].answers["base"].aligned == 90.0
+
+
+def test_empty_run_says_what_was_not_measured(tmp_path):
+    RunStore(tmp_path).close()
+    page = build_report(tmp_path).read_text()
+    for message in ("decision was not measured", "Emergent misalignment was not audited", "No training in this run",
+                    "No audit results", "No sampled answers", "No persona results", "No domain gate",
+                    "No config.yaml"):
+        assert message in page
+    data = collect_report_data(RunStore(tmp_path))
+    assert data.stages_done["audit"] is False
+
+
+def test_not_a_run_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a run folder"):
+        build_report(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("low,high", [(0, 1), (0.013, 0.27), (3, 1234), (5, 5)])
+def test_ticks_cover_the_range(low, high):
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high
+    assert len(ticks) >= 2 and ticks == sorted(ticks)
