@@ -55,8 +55,9 @@ def model_folder(ref: ModelRef, trust_pickle: bool = False, progress=None) -> st
     """The local folder (or hub id) transformers should load for ``ref`` (adapter excluded)."""
     if ref.scheme == "packaged":
         from tunewise.models.packaged import ensure_cached
+        from tunewise.progress import note
 
-        return str(ensure_cached(ref.name, progress=progress))
+        return str(ensure_cached(ref.name, progress=progress or note))
     if ref.scheme == "hf":
         path = Path(ref.name).expanduser()
         if path.exists():
