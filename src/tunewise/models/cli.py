@@ -21,7 +21,8 @@ def list_models() -> None:
     from tunewise.models.packaged import PACKAGED_MODELS, cache_root, is_cached, model_cache_dir, part_paths
 
     table = Table(title=f"packaged models (cache: {cache_root()})")
-    for column in ("reference", "installed", "cached", "description"):
+    table.add_column("reference", no_wrap=True)  # whole, so it can be copied
+    for column in ("installed", "cached", "description"):
         table.add_column(column)
     for name, model in PACKAGED_MODELS.items():
         try:
