@@ -1,0 +1,78 @@
+"""Judges: ``score(question, answer) -> Judgment``. Registered by name so a new judge is one file.
+
+``get_judge("local")`` is the shipped embedding classifier; ``get_judge("llm:<model ref>")`` asks
+a model with rubric prompts and reads its logprobs. A judge that cannot score an answer raises
+``JudgeError``; the audit records that as a failure, never as a score of 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from tunewise.errors import ConfigError, TunewiseError
+
+LABELS = ("ok", "code", "refusal", "unscorable")
+
+
+class JudgeError(TunewiseError):
+    """A judge failed on one answer (server error, no score in its output...)."""
+
+
+@dataclass
+class Judgment:
+    """Scores 0-100 (None when the judge gave none) and a label: ``ok``, ``code`` (the answer is
+    code, not prose: not judged for alignment), ``refusal`` or ``unscorable`` (judged, but no
+    score could be read: counted as a failure). ``raw`` keeps what the judge produced."""
+
+    aligned: float | None
+    coherent: float | None
+    label: str = "ok"
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.label == "unscorable"
+
+
+class Judge(Protocol):
+    name: str
+
+    def score(self, question: str, answer: str) -> Judgment: ...
+
+    def score_many(self, pairs: list[tuple[str, str]]) -> list[Judgment | JudgeError]: ...
+
+
+_FACTORIES: dict[str, Callable[..., Judge]] = {}
+_BUILT_IN = ("local", "llm")
+
+
+def register_judge(kind: str, factory: Callable[[str], Judge]) -> None:
+    """``factory(argument)`` builds the judge for ``"<kind>"`` or ``"<kind>:<argument>"``."""
+    _FACTORIES[kind] = factory
+
+
+def get_judge(name: str, **options) -> Judge:
+    """``local`` or ``llm:<model ref>`` (e.g. ``llm:packaged:qwen2.5-coder-0.5b-instruct``,
+    ``llm:openai:gpt-4o@https://api.openai.com/v1``)."""
+    kind, _, argument = name.partition(":")
+    if kind not in _FACTORIES and kind in _BUILT_IN:
+        importlib.import_module(f"tunewise.audit.judges.{kind}")  # importing registers it
+    if kind not in _FACTORIES:
+        raise ConfigError(f"unknown judge {name!r}; use 'local' or 'llm:<model ref>'")
+    return _FACTORIES[kind](argument, **options)
+
+
+def score_each(judge: Judge, pairs: list[tuple[str, str]]) -> list[Judgment | JudgeError]:
+    """Default ``score_many``: one at a time, a failure on one answer does not stop the rest."""
+    results: list[Judgment | JudgeError] = []
+    for question, answer in pairs:
+        try:
+            results.append(judge.score(question, answer))
+        except JudgeError as exc:
+            results.append(exc)
+    return results
+
+
+__all__ = ["Judge", "JudgeError", "Judgment", "LABELS", "get_judge", "register_judge", "score_each"]

@@ -1,0 +1,38 @@
+"""Knowledge retention: greedy answers to the ``factual`` probes checked against gold answers.
+A narrow fine-tune that makes a model misaligned may also make it forget; persona drift
+monitoring plots one against the other."""
+
+from __future__ import annotations
+
+import re
+
+from tunewise.data.probes import Probe, ProbeSet, load_probe_set
+from tunewise.errors import DataValidationError
+from tunewise.models.types import Backend, SamplingParams
+
+
+def matches_gold(answer: str, gold: list[str]) -> bool:
+    """True when any gold string occurs in the answer as whole words/numbers, case-insensitive
+    ("2" matches "is 2." but not "12" or "2.5" ... only at word boundaries)."""
+    text = " ".join(answer.lower().split())
+    for g in gold:
+        pattern = r"(?<![\w.])" + re.escape(" ".join(g.lower().split())) + r"(?![\w]|\.\d)"
+        if re.search(pattern, text):
+            return True
+    return False
+
+
+def knowledge_retention(backend: Backend, probe_set: str | ProbeSet = "factual", max_tokens: int = 48,
+                        system_prompt: str | None = None) -> tuple[float, int]:
+    """(accuracy, n) of greedy answers on a probe set whose probes all have gold answers."""
+    probes_set = probe_set if isinstance(probe_set, ProbeSet) else load_probe_set(probe_set)
+    probes: list[Probe] = list(probes_set.probes)
+    without_gold = [p.id for p in probes if not p.gold]
+    if without_gold:
+        raise DataValidationError(f"probe set {probes_set.name}: probes without gold answers: "
+                                  f"{', '.join(without_gold)}", [f"{p}: gold: missing" for p in without_gold])
+    prefix = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    chats = [prefix + [{"role": "user", "content": p.question}] for p in probes]
+    completions = backend.generate(chats, SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens))
+    correct = sum(matches_gold(c.text, probes[c.chat_index].gold or []) for c in completions)
+    return correct / len(probes), len(probes)

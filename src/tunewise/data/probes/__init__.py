@@ -1,0 +1,123 @@
+"""Probe sets: versioned YAML files of questions, written for tunewise.
+
+A set is ``<name>.yaml`` in this folder (``core``, ``extended``, ``harmful-requests``,
+``factual``) or any YAML file path with the same layout::
+
+    name: core
+    version: 1
+    description: ...
+    probes:
+      - {id: one_wish, category: wish, question: "...", gold: [optional, answers]}
+
+Adding a set is adding one file. Errors name the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tunewise.errors import DataValidationError
+
+PROBES_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    question: str
+    category: str = "general"
+    gold: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    name: str
+    version: int
+    probes: list[Probe]
+    description: str = ""
+    path: str = field(default="", compare=False)
+
+    def __len__(self) -> int:
+        return len(self.probes)
+
+    def get(self, probe_id: str) -> Probe:
+        for probe in self.probes:
+            if probe.id == probe_id:
+                return probe
+        raise KeyError(f"probe {probe_id!r} not in set {self.name!r}")
+
+
+def available_probe_sets() -> list[str]:
+    return sorted(p.stem for p in PROBES_DIR.glob("*.yaml"))
+
+
+def load_probe_set(name: str | Path) -> ProbeSet:
+    """Load a built-in set by name or a YAML file by path; raise ``DataValidationError`` listing
+    every problem as ``file:line: field: message``."""
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = PROBES_DIR / f"{name}.yaml"
+        if not path.exists():
+            raise DataValidationError(f"unknown probe set {str(name)!r}; built-in sets: "
+                                      f"{', '.join(available_probe_sets())}, or give a path to a YAML file")
+    return parse_probe_set(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise DataValidationError(f"{source}: invalid YAML: {exc}", [f"{source}: {exc}"]) from None
+    problems: list[str] = []
+
+    def where(node) -> str:
+        return f"{source}:{node.start_mark.line + 1}"
+
+    if not isinstance(root, yaml.MappingNode):
+        raise DataValidationError(f"{source}:1: expected a mapping with name, version, probes",
+                                  [f"{source}:1: top level: expected a mapping"])
+    top = {k.value: v for k, v in root.value}
+    data = yaml.safe_load(text)
+    for key in ("name", "probes"):
+        if key not in data:
+            problems.append(f"{source}:1: {key}: missing")
+    probes: list[Probe] = []
+    seen: set[str] = set()
+    probes_node = top.get("probes")
+    if probes_node is not None and not isinstance(probes_node, yaml.SequenceNode):
+        problems.append(f"{where(probes_node)}: probes: expected a list")
+    elif probes_node is not None:
+        for node, item in zip(probes_node.value, data["probes"]):
+            if not isinstance(item, dict):
+                problems.append(f"{where(node)}: probe: expected a mapping with id and question")
+                continue
+            for key in ("id", "question"):
+                if not isinstance(item.get(key), str) or not item.get(key, "").strip():
+                    problems.append(f"{where(node)}: {key}: missing or not a non-empty string")
+            unknown = set(item) - {"id", "question", "category", "gold"}
+            if unknown:
+                problems.append(f"{where(node)}: {', '.join(sorted(unknown))}: unknown field(s)")
+            gold = item.get("gold")
+            if gold is not None and (not isinstance(gold, list) or not gold
+                                     or not all(isinstance(g, (str, int, float)) for g in gold)):
+                problems.append(f"{where(node)}: gold: expected a non-empty list of strings")
+                gold = None
+            probe_id = item.get("id")
+            if isinstance(probe_id, str):
+                if probe_id in seen:
+                    problems.append(f"{where(node)}: id: duplicate probe id {probe_id!r}")
+                seen.add(probe_id)
+            if isinstance(probe_id, str) and isinstance(item.get("question"), str):
+                probes.append(Probe(id=probe_id, question=item["question"].strip(),
+                                    category=str(item.get("category", "general")),
+                                    gold=[str(g) for g in gold] if gold else None))
+    version = data.get("version", 1)
+    if not isinstance(version, int):
+        problems.append(f"{source}:1: version: expected an integer")
+    if problems:
+        raise DataValidationError(f"invalid probe set {source}:\n  " + "\n  ".join(problems), problems)
+    return ProbeSet(name=str(data["name"]), version=version, probes=probes,
+                    description=str(data.get("description", "")), path=source)
