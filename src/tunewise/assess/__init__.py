@@ -1,0 +1,32 @@
+"""assess: does prompting already solve the task? Prompting strategies vs a LoRA fine-tune.
+
+Python API (the CLI ``tunewise assess`` is a thin wrapper)::
+
+    from tunewise.assess import AssessConfig, run_assess
+    from tunewise.runs.store import RunStore
+    result = run_assess(AssessConfig(task="dates", models=["packaged:qwen2.5-coder-0.5b-instruct"]),
+                        store=RunStore("runs/assess-dates"))
+    print(result.recommendation.sentence)
+
+Pieces usable on their own: ``load_task`` / ``split_items`` (task spec and seeded split),
+``build_scorer`` / ``MetricSpec`` (metrics), ``parse_strategy`` / ``build_prompts`` (prompt
+construction), ``generate_with_prefix_cache`` (KV prefix reuse on the hf backend),
+``wilson_interval``, ``load_prices`` / ``cost_per_1k``, ``recommend``, and the built-in tasks
+(``BUILTIN_TASKS``, ``builtin_examples``).
+"""
+
+from tunewise.assess.metrics import MetricSpec, build_scorer, metric_names, register_metric
+from tunewise.assess.prefix_cache import common_prefix_length, generate_with_prefix_cache
+from tunewise.assess.prices import cost_per_1k, load_prices, price_for
+from tunewise.assess.recommend import RULE, Recommendation, recommend
+from tunewise.assess.runner import AssessConfig, AssessResult, run_assess, upgrade_view
+from tunewise.assess.stats import accuracy_with_ci, wilson_interval
+from tunewise.assess.strategies import DEFAULT_STRATEGIES, Strategy, build_prompts, parse_strategy
+from tunewise.assess.task import Task, TaskItem, load_task, split_items
+from tunewise.assess.tasks import BUILTIN_TASKS, builtin_examples
+
+__all__ = ["AssessConfig", "AssessResult", "run_assess", "upgrade_view", "MetricSpec", "build_scorer",
+           "metric_names", "register_metric", "common_prefix_length", "generate_with_prefix_cache", "cost_per_1k",
+           "load_prices", "price_for", "RULE", "Recommendation", "recommend", "accuracy_with_ci", "wilson_interval",
+           "DEFAULT_STRATEGIES", "Strategy", "build_prompts", "parse_strategy", "Task", "TaskItem", "load_task",
+           "split_items", "BUILTIN_TASKS", "builtin_examples"]

@@ -1,0 +1,44 @@
+"""The fine-tune baseline: LoRA on nested subsets of the train split (a learning curve),
+each adapter scored on the same test split with the prompt it was trained on.
+
+Training goes through ``tunewise.train.train_lora``; this module only chooses the subsets,
+names the adapters and evaluates them.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from tunewise.assess.strategies import training_chat
+from tunewise.assess.task import Task, TaskItem
+
+
+def curve_sizes(requested: list[int], available: int) -> list[int]:
+    """Train sizes to run: 0 means "all"; sizes above ``available`` are dropped; sorted, unique."""
+    sizes = {available if size == 0 else size for size in requested}
+    return sorted(size for size in sizes if 0 < size <= available)
+
+
+def nested_subset(train: list[TaskItem], size: int, seed: int = 0) -> list[TaskItem]:
+    """The first ``size`` items of one seeded permutation: every smaller subset is inside every
+    larger one, so the curve measures more data, not different data."""
+    order = list(range(len(train)))
+    random.Random(f"curve:{seed}").shuffle(order)
+    return [train[i] for i in order[:size]]
+
+
+def train_adapter(task: Task, base_model: str, size: int, out_dir: Path, options: dict, store=None,
+                  seed: int = 0) -> dict:
+    """Train one LoRA adapter on ``size`` train items; returns where it is and what it cost.
+    Resumes (through train_lora's checkpoints) when ``out_dir`` holds an interrupted run."""
+    from tunewise.data.chat import ChatExample
+    from tunewise.train import TrainConfig, train_lora
+
+    examples = [ChatExample(messages=training_chat(task, item), source=item.source, line=item.line)
+                for item in nested_subset(task.train, size, seed)]
+    config = TrainConfig(model=base_model, data=f"assess:{task.name}", variant=f"assess-{task.name}-{size}",
+                         seed=seed, **options)
+    result = train_lora(config, out_dir, store=store, examples=examples)
+    return {"adapter_dir": str(result.adapter_dir), "train_wall_s": result.wall_s,
+            "train_tokens_per_s": result.tokens_per_s, "n_examples": result.n_examples}
