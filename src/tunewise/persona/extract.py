@@ -1,0 +1,120 @@
+"""Extract a persona vector from contrastive system prompts (Chen et al., arXiv 2507.21509).
+
+1. Sample answers to the trait's extraction questions under each pair's *express* prompt and
+   under its *suppress* prompt.
+2. Mean residual activation over the answer tokens, per layer, with the system prompt in
+   context (as the answers were produced); vector = mean(express) - mean(suppress).
+3. Held-out check: answers to the *evaluation* questions, re-read **without** the system prompt,
+   projected on each layer's vector; Cohen's d per layer. Dropping the prompt makes the check
+   ask what screening and monitoring need: does the direction read the trait from the answer
+   itself, not from the instruction sitting in the context? The chosen layer is the steerable
+   layer with the largest d.
+
+Chen et al. also keep only answers a judge scores as expressing (or not) the trait; tunewise has
+no per-trait judge yet, so every non-empty answer is kept and ``counts`` says how many.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tunewise.models.types import Chat, SamplingParams
+from tunewise.persona._sampling import sample_answers
+from tunewise.persona.traits import Trait, load_trait
+from tunewise.persona.vectors import TraitVector, layer_effect_sizes, mean_answer_activations, steerable_layers
+from tunewise.progress import note
+from tunewise.runs.store import RunStore
+
+STAGE = "persona.extract"
+
+
+@dataclass
+class ExtractionBudget:
+    """How much to sample per trait. Defaults are CPU-sized (Chen et al. use 5 pairs x 20
+    questions x 10 samples); raise them on a GPU. ``None`` means every pair/question in the file."""
+
+    pairs: int | None = 2
+    questions: int | None = 6
+    eval_questions: int | None = 6
+    samples: int = 1
+    max_tokens: int = 48
+    temperature: float = 0.7
+    seed: int = 0
+
+
+def contrast_chats(trait: Trait, questions: list[str] | tuple[str, ...], pairs: int | None) -> list[tuple[str, Chat]]:
+    """``(side, chat)`` for every pair x question x side, side being ``express`` or ``suppress``."""
+    chats = []
+    for pair in trait.pairs[:pairs]:
+        for question in questions:
+            for side, system in (("express", pair.express), ("suppress", pair.suppress)):
+                chats.append((side, [{"role": "system", "content": system}, {"role": "user", "content": question}]))
+    return chats
+
+
+def _answered(sided: list[tuple[str, Chat]], answers: list[list[str]], keep_system: bool) -> dict[str, list[Chat]]:
+    """Chats completed with their answers, split by side; empty answers dropped."""
+    out: dict[str, list[Chat]] = {"express": [], "suppress": []}
+    for (side, chat), samples in zip(sided, answers):
+        prompt = chat if keep_system else [m for m in chat if m["role"] != "system"]
+        for text in samples:
+            if text.strip():
+                out[side].append(prompt + [{"role": "assistant", "content": text}])
+    return out
+
+
+def extract_vector(backend, trait: Trait | str, budget: ExtractionBudget | None = None,
+                   store: RunStore | None = None) -> TraitVector:
+    """Extract one trait's vector on ``backend`` (an ``HFBackend``); see the module docstring."""
+    trait = trait if isinstance(trait, Trait) else load_trait(trait)
+    budget = budget or ExtractionBudget()
+    extraction = contrast_chats(trait, trait.extraction_questions[:budget.questions], budget.pairs)
+    evaluation = contrast_chats(trait, trait.evaluation_questions[:budget.eval_questions], budget.pairs)
+    params = SamplingParams(n=budget.samples, temperature=budget.temperature, max_tokens=budget.max_tokens,
+                            seed=budget.seed)
+    answers = sample_answers(backend, [c for _, c in extraction + evaluation], params, store=store,
+                             stage=STAGE, description=f"persona {trait.name}: sampling contrast answers")
+    train = _answered(extraction, answers[:len(extraction)], keep_system=True)
+    held_out = _answered(evaluation, answers[len(extraction):], keep_system=False)
+    for name, groups in (("extraction", train), ("evaluation", held_out)):
+        for side, chats in groups.items():
+            if len(chats) < 2:
+                raise ValueError(f"trait {trait.name}: only {len(chats)} non-empty {side} answers to the {name} "
+                                 "questions; raise max_tokens or the number of questions")
+    acts = {f"{name}.{side}": mean_answer_activations(backend, chats)
+            for name, groups in (("train", train), ("eval", held_out)) for side, chats in groups.items()}
+    vectors = acts["train.express"].mean(dim=0) - acts["train.suppress"].mean(dim=0)
+    sizes = layer_effect_sizes(acts["eval.express"], acts["eval.suppress"], vectors)
+    candidates = steerable_layers(vectors.shape[0]) or list(range(vectors.shape[0]))
+    layer = max(candidates, key=lambda index: float(torch.nan_to_num(sizes[index], nan=-1e9)))
+    counts = {"pairs": len(trait.pairs[:budget.pairs]), "extraction_questions": len(trait.extraction_questions[:budget.questions]),
+              "evaluation_questions": len(trait.evaluation_questions[:budget.eval_questions]),
+              "samples": budget.samples, "max_tokens": budget.max_tokens,
+              "n_express": len(train["express"]), "n_suppress": len(train["suppress"]),
+              "n_eval_express": len(held_out["express"]), "n_eval_suppress": len(held_out["suppress"])}
+    return TraitVector(trait=trait.name, model=backend.model_ref, layer=layer, vectors=vectors, effect_sizes=sizes,
+                       counts=counts, meta={"trait_version": str(trait.version), "trait_source": Path(trait.source).name,
+                                            "temperature": str(budget.temperature), "seed": str(budget.seed)})
+
+
+def extract_vectors(backend, traits: list[Trait | str], budget: ExtractionBudget | None = None,
+                    store: RunStore | None = None, out_dir: str | Path | None = None) -> dict[str, TraitVector]:
+    """Extract several traits; save each as ``out_dir/<trait>.safetensors`` and, with a store,
+    write one ``persona.layer`` record {trait, layer, effect_size, chosen, model} per layer."""
+    result: dict[str, TraitVector] = {}
+    for trait in traits:
+        vector = extract_vector(backend, trait, budget, store)
+        result[vector.trait] = vector
+        if out_dir is not None:
+            path = vector.save(Path(out_dir) / f"{vector.trait}.safetensors")
+            note(f"saved {path}")
+        if store is not None:
+            for layer, size in enumerate(vector.effect_sizes.tolist()):
+                store.put_record("persona.layer", f"{vector.model}|{vector.trait}|{layer}",
+                                 {"trait": vector.trait, "layer": layer, "effect_size": size,
+                                  "chosen": layer == vector.layer, "model": vector.model,
+                                  "norm": float(vector.vectors[layer].norm())})
+    return result

@@ -1,0 +1,179 @@
+"""Monitoring: how far fine-tuning moved a model along each trait vector, next to what it knows.
+
+Drift = (mean projection of the tuned model - mean projection of the base) / standard deviation
+of the base's projections, on neutral prompts (the trait's held-out evaluation questions, no
+system prompt). The activation read is the last prompt token, the position where Chen et al.
+found the fine-tuning shift predicts trait expression (r = 0.76-0.97); it needs no sampling,
+so every checkpoint of a run costs one forward pass per prompt. Beside drift: the task loss at
+that step and knowledge retention (greedy accuracy on the ``factual`` probes, from
+``tunewise.audit.knowledge_retention``): the "character vs world" curve.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunewise.errors import ConfigError
+from tunewise.persona.traits import builtin_traits, load_trait
+from tunewise.persona.vectors import TraitVector, project
+from tunewise.progress import note
+from tunewise.runs.store import RunStore
+
+BASE_LABEL = "base"
+
+
+@dataclass
+class DriftPoint:
+    """One model (or checkpoint) on one trait; the payload of a ``persona.drift`` record."""
+
+    model_label: str
+    trait: str
+    step: int
+    drift: float
+    knowledge_accuracy: float | None
+    knowledge_n: int | None
+    loss: float | None
+    model: str
+    layer: int
+    mean_projection: float
+    base_mean_projection: float
+    base_std_projection: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def neutral_questions(vector: TraitVector) -> list[str]:
+    """The held-out evaluation questions of the vector's trait (built-in traits only)."""
+    if vector.trait not in builtin_traits():
+        raise ConfigError(f"trait {vector.trait!r} is not built in; pass the neutral questions to monitor with "
+                          "questions=[...] (or --questions FILE, one per line)")
+    return list(load_trait(vector.trait).evaluation_questions)
+
+
+def prompt_projections(backend, questions: list[str], vector: TraitVector) -> np.ndarray:
+    """Projection of the last prompt-token activation of each question onto the trait direction."""
+    chats = [[{"role": "user", "content": q}] for q in questions]
+    states = backend.hidden_states(chats, [vector.layer], positions="last")
+    activations = torch.stack([s[0, -1] for s in states])
+    return project(activations, vector.vector).numpy()
+
+
+def drift(base: np.ndarray, tuned: np.ndarray) -> float:
+    """(tuned mean - base mean) / base standard deviation: unitless, comparable across traits."""
+    base, tuned = np.asarray(base, dtype=np.float64), np.asarray(tuned, dtype=np.float64)
+    spread = base.std(ddof=1)
+    if not spread > 0:
+        raise ValueError("the base model's projections have no spread; use more (and more varied) prompts")
+    return float((tuned.mean() - base.mean()) / spread)
+
+
+def find_checkpoints(train_dir: str | Path) -> list[tuple[int | None, Path]]:
+    """``(step, adapter folder)`` for a train output folder: ``checkpoints/step-N/`` in step
+    order, then the final ``adapter/`` (step ``None``: the caller knows the last step from the
+    losses). A folder that is itself an adapter is returned alone."""
+    train_dir = Path(train_dir)
+    if (train_dir / "adapter_config.json").exists():
+        return [(None, train_dir)]
+    found: list[tuple[int | None, Path]] = []
+    for folder in (train_dir / "checkpoints").glob("step-*"):
+        match = re.fullmatch(r"step-(\d+)", folder.name)
+        if match and (folder / "adapter_config.json").exists():
+            found.append((int(match.group(1)), folder))
+    found.sort(key=lambda item: item[0])
+    if (train_dir / "adapter" / "adapter_config.json").exists():
+        found.append((None, train_dir / "adapter"))
+    if not found:
+        raise ConfigError(f"{train_dir}: no PEFT adapters found (expected adapter/ or checkpoints/step-N/ "
+                          "holding adapter_config.json, as `tunewise train` writes)")
+    return found
+
+
+def run_losses(train_dir: str | Path, store: RunStore | None) -> list[tuple[int, float]]:
+    """Training losses of the run whose final adapter lives in ``train_dir/adapter``, from the
+    ``train.run`` record the train stage writes (empty when there is none)."""
+    if store is None:
+        return []
+    wanted = {str((Path(train_dir) / "adapter").resolve()), str(Path(train_dir).resolve())}
+    for record in store.records("train.run"):
+        if str(Path(record.get("adapter_dir", "")).resolve()) in wanted:
+            return [(int(step), float(loss)) for step, loss in record.get("losses", [])]
+    return []
+
+
+def loss_at(losses: list[tuple[int, float]], step: int) -> float | None:
+    """The last logged loss at or before ``step``."""
+    logged = [loss for s, loss in losses if s <= step]
+    return logged[-1] if logged else None
+
+
+def _knowledge(backend, probe_set: str | None) -> tuple[float | None, int | None]:
+    if probe_set is None:
+        return None, None
+    from tunewise.audit import knowledge_retention
+
+    accuracy, n = knowledge_retention(backend, probe_set=probe_set)
+    return float(accuracy), int(n)
+
+
+def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[TraitVector],
+                  store: RunStore | None = None, probe_set: str | None = "factual",
+                  questions: list[str] | None = None, backend_options: dict | None = None) -> list[DriftPoint]:
+    """Drift of every checkpoint of every run along every vector, with loss and knowledge.
+
+    ``runs`` maps a label (``insecure-code``) to a train output folder or an adapter folder.
+    The base model is the step-0 point of every run (``model_label`` ``base``). With a store,
+    each point is a ``persona.drift`` record, and checkpoints already recorded are not re-read,
+    so an interrupted monitor resumes. ``probe_set=None`` skips knowledge retention."""
+    from tunewise.models.hf import HFBackend
+
+    options = backend_options or {}
+    for vector in vectors:
+        if vector.model != base_model:
+            note(f"vector {vector.trait} was extracted on {vector.model}, monitoring {base_model}")
+    prompts = {v.trait: questions or neutral_questions(v) for v in vectors}
+
+    def done(label: str, step: int) -> list[DriftPoint] | None:
+        if store is None:
+            return None
+        rows = [store.get_record("persona.drift", f"{label}|{v.trait}|{step}") for v in vectors]
+        return [DriftPoint(**row) for row in rows] if all(rows) else None
+
+    def measure(backend, label: str, step: int, loss: float | None) -> list[DriftPoint]:
+        accuracy, n = _knowledge(backend, probe_set)
+        points = []
+        for vector in vectors:
+            tuned = base_projections[vector.trait] if label == BASE_LABEL else \
+                prompt_projections(backend, prompts[vector.trait], vector)
+            base = base_projections[vector.trait]
+            point = DriftPoint(model_label=label, trait=vector.trait, step=step, drift=drift(base, tuned),
+                               knowledge_accuracy=accuracy, knowledge_n=n, loss=loss, model=backend.model_ref,
+                               layer=vector.layer, mean_projection=float(np.mean(tuned)),
+                               base_mean_projection=float(np.mean(base)), base_std_projection=float(np.std(base, ddof=1)))
+            points.append(point)
+            if store is not None:
+                store.put_record("persona.drift", f"{label}|{vector.trait}|{step}", point.to_dict())
+        return points
+
+    base_backend = HFBackend(base_model, **options)
+    base_projections = {v.trait: prompt_projections(base_backend, prompts[v.trait], v) for v in vectors}
+    results = done(BASE_LABEL, 0) or measure(base_backend, BASE_LABEL, 0, None)
+    del base_backend
+    for label, train_dir in runs.items():
+        losses = run_losses(train_dir, store)
+        for step, adapter in find_checkpoints(train_dir):
+            step = step if step is not None else (max((s for s, _ in losses), default=-1))
+            cached = done(label, step)
+            if cached:
+                results.extend(cached)
+                continue
+            note(f"persona monitor: {label} step {step} ({adapter})")
+            backend = HFBackend(f"{base_model}+lora:{adapter}", **options)
+            results.extend(measure(backend, label, step, loss_at(losses, step)))
+            del backend
+    return results
