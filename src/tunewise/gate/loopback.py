@@ -1,0 +1,88 @@
+"""Loopback helpers for tests and benchmarks: an OpenAI-compatible echo server and a way to run
+any ASGI app on 127.0.0.1 in a background thread.
+
+The echo server stands in for the model when what is measured is the gateway itself: it
+answers instantly (or after ``delay_s``), so every millisecond left is the gate's and the
+server's. ``fail_status`` makes it fail on purpose, to test upstream-failure handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+
+from tunewise.errors import TunewiseError
+
+
+def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None):
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/v1/chat/completions")
+    async def echo(request: Request):
+        body = await request.json()
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        if fail_status:
+            return JSONResponse({"error": {"message": "echo server failing on purpose"}}, status_code=fail_status)
+        last_user = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "echo"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo: {last_user}"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+
+    return app
+
+
+class ServerThread:
+    """Run an ASGI app with uvicorn on 127.0.0.1 in a daemon thread; the socket is bound before
+    the thread starts, so ``port`` is known and free (no pick-then-bind race).
+
+    ``with ServerThread(app) as server: httpx.get(server.url + "/healthz")``.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, graceful_shutdown_s: float = 10.0):
+        import uvicorn
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.host, self.port = self.socket.getsockname()[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                                    timeout_graceful_shutdown=graceful_shutdown_s))
+        self.server.install_signal_handlers = lambda: None  # signals belong to the main thread
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise TunewiseError(f"server on {self.url} did not start within {timeout_s}s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    """A port free right now (for a server started in another process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
