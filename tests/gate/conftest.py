@@ -1,0 +1,40 @@
+"""Shared fixtures: one gate fitted on the built-in insecure-code requests (real MiniLM
+embeddings), and its in-domain inputs split into fit and held-out evaluation texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunewise.gate import fit_gate
+from tunewise.gate.sources import narrow_task_inputs
+from tunewise.gate.workflow import split_inputs
+
+
+@pytest.fixture(scope="session")
+def code_inputs() -> tuple[list[str], list[str]]:
+    """(fit texts, held-out texts) from the insecure-code task's user requests."""
+    fit_texts, eval_texts = split_inputs(narrow_task_inputs("insecure-code", n=260), eval_fraction=0.25, seed=0)
+    return fit_texts, eval_texts
+
+
+@pytest.fixture(scope="session")
+def code_gate(code_inputs):
+    return fit_gate(code_inputs[0], target_false_reject_rate=0.01)
+
+
+@pytest.fixture(scope="session")
+def code_gate_dir(code_gate, tmp_path_factory):
+    return code_gate.save(tmp_path_factory.mktemp("gate"))
+
+
+@pytest.fixture(scope="session")
+def off_domain() -> list[str]:
+    """Off-domain requests written for these tests (not from the gate's own hard-case bank)."""
+    return [
+        "What's a good name for a golden retriever puppy?",
+        "Can you suggest a menu for a birthday picnic in the park?",
+        "How many moons does Jupiter have?",
+        "Write a haiku about autumn leaves.",
+        "What should I pack for a week of hiking in Scotland?",
+        "Who painted the ceiling of the Sistine Chapel?",
+    ]
