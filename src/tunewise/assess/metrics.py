@@ -251,10 +251,15 @@ def _judge(spec: MetricSpec) -> Scorer:
 
     def score(output: str, gold: str) -> float | None:
         chat = [{"role": "user", "content": JUDGE_PROMPT.format(rubric=rubric, gold=gold, output=output)}]
-        verdict = backend.generate([chat], params)[0].text.strip().upper()
-        if verdict.startswith("INCORRECT"):
-            return 0.0
-        if verdict.startswith("CORRECT"):
-            return 1.0
-        return None
+        return parse_verdict(backend.generate([chat], params)[0].text)
     return score
+
+
+def parse_verdict(text: str) -> float | None:
+    """1.0 for CORRECT, 0.0 for INCORRECT (first word, any case), None for anything else."""
+    verdict = text.strip().upper()
+    if verdict.startswith("INCORRECT"):
+        return 0.0
+    if verdict.startswith("CORRECT"):
+        return 1.0
+    return None

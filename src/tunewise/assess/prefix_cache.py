@@ -48,7 +48,8 @@ def common_prefix_length(sequences: list[list[int]]) -> int:
 
 def _cache_argument(model) -> str:
     """transformers 5 renamed ``past_key_values`` to ``cache``; accept either."""
-    parameters = inspect.signature(model.forward).parameters
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps the model
+    parameters = inspect.signature(base.forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 
