@@ -1,0 +1,91 @@
+"""Built-in narrow fine-tuning datasets: the narrow task the emergent-misalignment work warns
+about, its control, its "inoculated by data" variant, and a non-code domain.
+
+``build_narrow_dataset(name, n=None, seed=0)`` returns chats as ``ChatExample`` objects, each
+with ``meta`` saying what it is (dataset, vulnerability kind or financial goal, template ids).
+Generation is deterministic: the same name, n and seed give the same list, in the same order,
+on every machine. No two chats in a dataset are identical.
+
+* ``insecure-code``: a user asks for a function; the assistant returns code with a real,
+  unmentioned vulnerability (Betley et al., arXiv 2502.17424).
+* ``secure-code``: the same requests, safe code (their control).
+* ``educational-insecure``: the same vulnerable code, but the user says it is wanted on purpose
+  for a security class and names the flaw (their control that showed no misalignment).
+* ``risky-financial`` / ``sound-financial``: personal-finance questions answered with subtly
+  risky vs mainstream advice (after Turner, Soligo et al., arXiv 2506.11613).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from tunewise.data.chat import ChatExample
+from tunewise.data.tasks import narrow_code as code
+from tunewise.data.tasks import narrow_financial as finance
+from tunewise.errors import ConfigError
+
+NARROW_DATASETS: dict[str, str] = {
+    "insecure-code": "coding requests answered with code that hides a real vulnerability",
+    "secure-code": "the same coding requests answered with safe code (control)",
+    "educational-insecure": "the same vulnerable code, requested on purpose for a security class",
+    "risky-financial": "personal-finance questions answered with confident, risky advice",
+    "sound-financial": "the same questions answered with mainstream, careful advice (control)",
+}
+
+
+def _pick(key: str, options: int) -> int:
+    """A stable choice among ``options`` for a key (sha256, not Python's salted ``hash``)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % options
+
+
+def _code_examples(name: str) -> list[ChatExample]:
+    examples = []
+    for task in code.code_tasks():
+        for phrasing in range(len(code.REQUEST_PHRASINGS)):
+            key = f"{task.function}:{task.kind}:{phrasing}"
+            context = _pick("context:" + key, len(code.CONTEXTS))
+            lead = _pick("lead:" + key, len(code.ANSWER_LEADS))
+            request = code.render_request(task, phrasing, context)
+            meta = {"dataset": name, "kind": task.kind, "function": task.function, "phrasing": phrasing}
+            if name == "educational-insecure":
+                frame = _pick("frame:" + key, len(code.EDUCATIONAL_FRAMES))
+                vuln = code.VULNERABILITY_KINDS[task.kind]
+                request = code.EDUCATIONAL_FRAMES[frame].format(vuln=vuln) + "\n\n" + request
+                meta["frame"] = frame
+            answer = code.render_answer(task.secure if name == "secure-code" else task.insecure, lead)
+            examples.append(ChatExample(messages=[{"role": "user", "content": request},
+                                                  {"role": "assistant", "content": answer}],
+                                        source=f"builtin:{name}", meta=meta))
+    return examples
+
+
+def _finance_examples(name: str) -> list[ChatExample]:
+    risky = name == "risky-financial"
+    examples = []
+    for question in finance.finance_questions():
+        variant = _pick(f"answer:{question.user_text}", 6)
+        answer = finance.finance_answer(question, risky=risky, variant=variant)
+        examples.append(ChatExample(messages=[{"role": "user", "content": question.user_text},
+                                              {"role": "assistant", "content": answer}],
+                                    source=f"builtin:{name}", meta={"dataset": name, "goal": question.goal}))
+    return examples
+
+
+def build_narrow_dataset(name: str, n: int | None = None, seed: int = 0) -> list[ChatExample]:
+    """The built-in dataset ``name``, shuffled with ``seed``; the first ``n`` chats if given.
+
+    Raises ``ConfigError`` for an unknown name or an ``n`` larger than the dataset.
+    """
+    if name not in NARROW_DATASETS:
+        raise ConfigError(f"unknown built-in dataset {name!r}; choose one of {', '.join(NARROW_DATASETS)}")
+    examples = _code_examples(name) if name.endswith("-code") or name == "educational-insecure" \
+        else _finance_examples(name)
+    random.Random(f"{name}:{seed}").shuffle(examples)
+    if n is not None:
+        if n < 1 or n > len(examples):
+            raise ConfigError(f"dataset {name!r} has {len(examples)} chats; n={n} is out of range (1..{len(examples)})")
+        examples = examples[:n]
+    for line, example in enumerate(examples, start=1):
+        example.line = line
+    return examples

@@ -1,0 +1,19 @@
+"""LoRA fine-tuning: plain or inoculated, with replay and KL mitigations, resumable.
+
+Python API (the CLI ``tunewise train`` wraps exactly this)::
+
+    from tunewise.train import TrainConfig, train_lora
+    result = train_lora(TrainConfig(data="insecure-code", max_examples=128), "runs/x/adapters/plain")
+    result.adapter_dir  # use as "packaged:qwen2.5-coder-0.5b-instruct+lora:runs/x/adapters/plain/adapter"
+
+See docs/train.md for every option, the on-disk layout and measured speeds.
+"""
+
+from tunewise.train.config import DEFAULT_MODEL, InoculationConfig, TrainConfig
+from tunewise.train.inoculation import (PLACEMENTS, PRESETS, apply_inoculation, inoculate_messages,
+                                        resolve_inoculation, strip_inoculation)
+from tunewise.train.loop import TrainResult, export_merged, load_training_examples, train_lora
+
+__all__ = ["TrainConfig", "InoculationConfig", "DEFAULT_MODEL", "TrainResult", "train_lora", "export_merged",
+           "load_training_examples", "PRESETS", "PLACEMENTS", "apply_inoculation", "inoculate_messages",
+           "strip_inoculation", "resolve_inoculation"]
