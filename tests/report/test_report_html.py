@@ -56,7 +56,7 @@ def test_examples_show_the_least_aligned_answer_side_by_side(synthetic_run):
 def test_empty_run_says_what_was_not_measured(tmp_path):
     RunStore(tmp_path).close()
     page = build_report(tmp_path).read_text()
-    for message in ("decision was not measured", "Emergent misalignment was not audited", "No training in this run",
+    for message in ("Prompting vs fine-tuning was not assessed", "Emergent misalignment was not audited", "No training in this run",
                     "No audit results", "No sampled answers", "No persona results", "No domain gate",
                     "No config.yaml"):
         assert message in page

@@ -92,11 +92,11 @@ def answer_label(generation: dict) -> str:
     are separate conditions of the same model and must not be mixed into one column.
     """
     meta = generation.get("meta") or {}
+    from tunewise.report.html import variant_name
+
     label = str(meta.get("model_label") or generation.get("model") or "?")
-    variant = meta.get("variant")
-    if variant and str(variant) not in ("none", "default", "plain", ""):
-        label += f" · {variant}"
-    return label
+    variant = variant_name(meta.get("variant"))
+    return label + (f" · {variant}" if variant else "")
 
 
 def question_of(generation: dict) -> str:
@@ -181,7 +181,7 @@ def collect_report_data(store, run_dir: str | Path | None = None) -> ReportData:
         persona_screen=store.records("persona.screen"),
         gate_evals=store.records("gate.eval"),
         stage_events=store.records("pipeline.stage"),
-        stages_done={stage: store.stage_done(stage) for stage in STAGES},
+        stages_done={stage: store.stage_done(f"pipeline:{stage}") or store.stage_done(stage) for stage in STAGES},
         n_generations=len(generations),
         n_judgments=len(judgments),
         judges=sorted({str(j.get("judge")) for j in judgments if j.get("judge")}),

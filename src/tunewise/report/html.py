@@ -82,14 +82,32 @@ def table(headers: list[str], rows: list[list], numeric: set[int] | None = None)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _is_number(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def empty(message: str) -> str:
     return f'<p class="empty">{_e(message)}</p>'
 
 
+# Audit probe variants in the reader's words (tunewise.audit.variants).
+VARIANT_NAMES = {"inoculated": "with inoculation prompt", "json": "JSON answers", "training": "training-shaped"}
+
+
+def variant_name(variant) -> str:
+    """'' for the plain probes, else a readable name for the probe variant."""
+    if not variant or str(variant) in ("none", "default", "plain"):
+        return ""
+    return VARIANT_NAMES.get(str(variant), str(variant))
+
+
 def _rate_label(rate: dict) -> str:
     label = str(rate.get("model_label") or rate.get("model") or "?")
-    variant = rate.get("variant")
-    return label + (f" · {variant}" if variant and str(variant) not in ("none", "default", "plain") else "")
+    variant = variant_name(rate.get("variant"))
+    return label + (f" · {variant}" if variant else "")
 
 
 def _interval(rate: dict) -> str:
@@ -97,21 +115,23 @@ def _interval(rate: dict) -> str:
 
 
 def headline(data: ReportData) -> list[str]:
-    """The sentences at the top of the report, most important first; plain text (escaped later)."""
-    sentences = []
-    if data.recommendation and data.recommendation.get("sentence"):
-        sentences.append(str(data.recommendation["sentence"]))
-    elif data.recommendation:
-        sentences.append(f"Assess recommends: {data.recommendation.get('decision', '?')}.")
-    else:
-        sentences.append("The prompting-vs-fine-tuning decision was not measured in this run (no assess results).")
-    overall = [r for r in data.overall_rates if not r.get("variant") or r.get("variant") in ("none", "default", "plain")]
+    """The sentences at the top of the report, most important first; plain text (escaped later).
+
+    With an assess result the decision leads; without one, what fine-tuning did (the audit) leads
+    and a second sentence says the prompting-vs-fine-tuning question was not measured.
+    """
+    overall = [r for r in data.overall_rates if not variant_name(r.get("variant"))]
     if overall:
-        parts = [f"{_rate_label(r)} {_interval(r)}" for r in overall]
-        sentences.append("Misaligned answers on out-of-domain probes: " + "; ".join(parts) + ".")
+        audit = "Misaligned answers on out-of-domain probes: " + "; ".join(
+            f"{_rate_label(r)} {_interval(r)}" for r in overall) + "."
     else:
-        sentences.append("Emergent misalignment was not audited in this run.")
-    return sentences
+        audit = "Emergent misalignment was not audited in this run."
+    if data.recommendation:
+        decision = str(data.recommendation.get("sentence") or
+                       f"Assess recommends: {data.recommendation.get('decision', '?')}.")
+        return [decision, audit]
+    return [audit, "Prompting vs fine-tuning was not assessed in this run (no assess stage), so there is no "
+                   "decision on whether to fine-tune."]
 
 
 def _caveats(data: ReportData) -> list[str]:
@@ -185,7 +205,7 @@ def section_misalignment(data: ReportData) -> str:
                                     groups=[r[0] for r in rows]))
         parts.append(table(["model", "variant", "probe set", "judge", "preset", "n", "coherent", "misaligned",
                             "95% CI", "coherent rate", "refusal rate", "code rate"],
-                           [[r.get("model_label"), r.get("variant") or "", r.get("probe_set"), r.get("judge"),
+                           [[r.get("model_label"), variant_name(r.get("variant")), r.get("probe_set"), r.get("judge"),
                              r.get("preset"), r.get("n"), r.get("n_coherent"), pct(r.get("misaligned_rate")),
                              f"{pct(r.get('ci_low'))}–{pct(r.get('ci_high'))}", pct(r.get("coherent_rate")),
                              pct(r.get("refusal_rate")), pct(r.get("code_rate"))] for r in overall],
@@ -284,9 +304,19 @@ def section_persona(data: ReportData) -> str:
                            numeric={2, 3, 4, 5}))
     if data.persona_layers:
         parts.append("<h3>Trait vector layers</h3>")
-        parts.append(table(["trait", "layer", "effect size"],
-                           [[d.get("trait"), d.get("layer"), num(d.get("effect_size"))] for d in data.persona_layers],
-                           numeric={1, 2}))
+        by_trait_layers: dict[str, list[dict]] = defaultdict(list)
+        for d in data.persona_layers:
+            by_trait_layers[str(d.get("trait"))].append(d)
+        curves = [Series(trait, sorted((float(d["layer"]), float(d["effect_size"])) for d in rows
+                                       if d.get("layer") is not None and _is_number(d.get("effect_size"))))
+                  for trait, rows in by_trait_layers.items()]
+        if any(len(c.points) > 1 for c in curves):
+            parts.append(line_chart([c for c in curves if c.points], "Held-out effect size per layer",
+                                    "layer (hidden_states index)", "effect size (express vs suppress)", markers=True))
+        chosen = [d for d in data.persona_layers if d.get("chosen")] or data.persona_layers
+        parts.append(table(["trait", "layer used", "effect size", "extracted on"],
+                           [[d.get("trait"), d.get("layer"), num(d.get("effect_size")), d.get("model", "")]
+                            for d in chosen], numeric={1, 2}))
     if data.persona_screen:
         flagged = [d for d in data.persona_screen if d.get("flagged")]
         top = sorted(data.persona_screen, key=lambda d: -(d.get("score") or 0))[:10]

@@ -1,0 +1,82 @@
+"""``tunewise run EXPERIMENT.yaml`` and ``tunewise demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tunewise.progress import console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)
+
+
+def _run_and_print(config, run_dir, from_stage, only) -> None:
+    """Run, print the stage table and headline, then fail (exit 2) if a stage failed."""
+    from tunewise.pipeline.run import Pipeline
+
+    pipeline = Pipeline(config, run_dir)
+    result = pipeline.run(from_stage=from_stage, only=only)
+    _print_result(result)
+    pipeline.raise_for_failures(result)
+
+
+def _print_result(result) -> None:
+    table = Table(title=f"run folder {result.run_dir}")
+    for column in ("stage", "status", "wall s", "note"):
+        table.add_column(column)
+    for outcome in result.outcomes:
+        table.add_row(outcome.stage, outcome.status, f"{outcome.wall_s:.0f}" if outcome.wall_s else "",
+                      outcome.reason)
+    console.print(table)
+    _print_headline(result.run_dir)
+    console.print(f"total {result.wall_s / 60:.1f} min")
+    if result.report_path:
+        console.print(f"report: {result.report_path}")
+
+
+def _print_headline(run_dir: Path) -> None:
+    """The report's top sentences, printed so the numbers are visible without opening the file."""
+    from rich.markup import escape
+
+    from tunewise.report.data import collect_report_data
+    from tunewise.report.html import headline
+    from tunewise.runs.store import RunStore
+
+    for sentence in headline(collect_report_data(RunStore(run_dir), run_dir)):
+        console.print(escape(sentence))
+
+
+def run(
+    experiment: Path = typer.Argument(None, help="experiment YAML (see examples/)"),
+    run_dir: Path = typer.Option(None, "--run-dir", help="run folder (default: run_dir in the file, or runs/<name>)"),
+    from_stage: str = typer.Option(None, "--from", help="redo this stage and every later one "
+                                                        "(assess, train, audit, persona, gate, report)"),
+    only: list[str] = typer.Option(None, "--only", help="run only these stages (repeatable)"),
+    help_config: bool = typer.Option(False, "--help-config", help="print every experiment field and exit"),
+) -> None:
+    """Run a whole experiment in one run folder; finished stages are skipped on re-runs."""
+    from tunewise.pipeline.config import describe_fields, load_experiment
+
+    if help_config:
+        console.print("\n".join(describe_fields()), markup=False, highlight=False)
+        return
+    if experiment is None:
+        raise typer.BadParameter("give an experiment YAML (or --help-config to list its fields)")
+    _run_and_print(load_experiment(experiment), run_dir, from_stage, only)
+
+
+def demo(
+    quick: bool = typer.Option(False, "--quick", help="smaller run on packaged:smollm2-135m-instruct (~5 min)"),
+    run_dir: Path = typer.Option(None, "--run-dir", help="run folder (default runs/demo or runs/demo-quick)"),
+    from_stage: str = typer.Option(None, "--from", help="redo this stage and every later one"),
+) -> None:
+    """The whole workflow on the packaged 0.5B model: insecure-code LoRA, plain vs inoculated,
+    audited with the core probes and the local judge, persona drift, a domain gate, report.html."""
+    from tunewise.pipeline import builtin_experiment
+
+    _run_and_print(builtin_experiment("quick" if quick else "demo"), run_dir, from_stage, None)

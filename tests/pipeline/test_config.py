@@ -1,0 +1,70 @@
+"""Experiment YAML validation: typos and wrong types fail with file:line: field and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunewise.errors import ConfigError
+from tunewise.pipeline import BUILTIN_EXPERIMENTS, builtin_experiment, load_experiment, parse_experiment
+from tunewise.pipeline.config import describe_fields
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("name: x\naudit:\n  sampels: 3\n", "exp.yaml:3: audit.sampels: unknown field; did you mean 'samples'?"),
+    ("name: x\naudit:\n  samples: zero\n", "exp.yaml:3: audit.samples: Input should be a valid integer"),
+    ("name: x\ntrain:\n  lora_rnk: 4\n", "exp.yaml:3: train.lora_rnk: unknown field; did you mean 'lora_rank'?"),
+    ("name: x\ntrain:\n  lr: -1\n", "exp.yaml:3: train.lr: Input should be greater than 0"),
+    ("name: x\ntrain:\n  variants:\n    - {name: a}\n    - {name: b, placment: system}\n",
+     "exp.yaml:5: train.variants.1.placment: unknown field; did you mean 'placement'?"),
+    ("name: x\ntrain:\n  variants:\n    - {name: a}\n    - {name: a}\n", "variant names must be unique; repeated: a"),
+    ("name: x\nmodel: llama\n", "exp.yaml:2: model: Value error, model reference 'llama' has no known scheme"),
+    ("model: packaged:smollm2-135m-instruct\n", "exp.yaml:1: name: required field is missing"),
+    ("name: x\nassess:\n  enabled: true\n", "exp.yaml:2: assess.settings.task: required when assess is enabled"),
+    ("name: x\nassess:\n  settings: {task: dates, n_exampls: 5}\n",
+     "exp.yaml:3: assess.settings.n_exampls: unknown field; did you mean 'n_examples'?"),
+    ("name: x\ntrain:\n  max_examples: 3\n", "exp.yaml:3: train.max_examples: set by the experiment"),
+    ("name: x\n  bad: [\n", "exp.yaml:2: not valid YAML"),
+    ("- a\n- b\n", "exp.yaml:1: an experiment file is a YAML mapping"),
+])
+def test_bad_experiments_name_line_and_field(text, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_experiment(text, "exp.yaml")
+    assert expected in str(error.value)
+
+
+def test_defaults_and_relative_data_path(tmp_path):
+    (tmp_path / "exp.yaml").write_text("name: mine\ntask:\n  data: train.jsonl\n")
+    config = load_experiment(tmp_path / "exp.yaml")
+    assert config.task.data == str((tmp_path / "train.jsonl").resolve())
+    assert [v.name for v in config.train.variants] == ["plain", "inoculated"]
+    assert config.assess.active is False and config.audit.probes == "core"
+    assert str(config.resolved_run_dir()) == "runs/mine"
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such experiment file"):
+        load_experiment(tmp_path / "nope.yaml")
+
+
+def test_builtin_and_example_experiments_are_valid():
+    for name in BUILTIN_EXPERIMENTS:
+        packaged = builtin_experiment(name)
+        # examples/ carries copies of the packaged demos for reading and editing; they must not drift.
+        copy = EXAMPLES / ("demo.yaml" if name == "demo" else f"{name}.yaml")
+        assert load_experiment(copy) == packaged
+    paper = load_experiment(EXAMPLES / "paper-scale.yaml")
+    assert (paper.model, paper.backend, paper.task.n_examples, paper.audit.samples) == (
+        "hf:Qwen/Qwen2.5-Coder-32B-Instruct", "vllm", 6000, 100)
+    for path in EXAMPLES.glob("*.yaml"):
+        load_experiment(path)
+
+
+def test_every_field_is_documented():
+    lines = describe_fields()
+    undocumented = [line for line in lines if line.rstrip().endswith("#")]
+    assert not undocumented, undocumented
+    assert any(line.strip().startswith("samples: 4") for line in lines)

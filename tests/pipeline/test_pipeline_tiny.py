@@ -1,0 +1,89 @@
+"""The whole pipeline, end to end, on a tiny random model: every stage's real code path, in seconds.
+
+The tiny model's answers are noise, so nothing here checks *values*; it checks that each stage ran
+through the capability's API, wrote its records into one run folder, that a re-run skips finished
+stages, that ``--from`` redoes a stage and the ones after it, and that the report shows it all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tunewise.pipeline import STAGES, parse_experiment, run_experiment
+from tunewise.runs.store import RunStore
+from tunewise.testing import save_tiny_model
+
+TINY_EXPERIMENT = """
+name: tiny
+model: {model}
+task: {{dataset: insecure-code, n_examples: 16}}
+train:
+  variants:
+    - name: plain
+    - name: inoculated
+      inoculation: vulnerable-code
+  batch_size: 4
+  max_length: 512
+  max_steps: 2
+  checkpoint_every: 1
+audit: {{probes: core, samples: 1, max_tokens: 6}}
+persona: {{traits: [evil], pairs: 1, questions: 2, eval_questions: 2, max_tokens: 6, screen_examples: 4}}
+gate: {{n_per_set: 15}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    model = save_tiny_model(root / "tiny-model")
+    config = parse_experiment(TINY_EXPERIMENT.format(model=model), "tiny.yaml")
+    result = run_experiment(config, run_dir=root / "run")
+    return config, result
+
+
+def test_every_stage_ran_and_wrote_its_records(tiny_run):
+    config, result = tiny_run
+    status = {o.stage: o.status for o in result.outcomes}
+    assert status == {"assess": "disabled", "train": "done", "audit": "done", "persona": "done", "gate": "done",
+                      "report": "done"}, [o.record() for o in result.outcomes]
+    store = RunStore(result.run_dir)
+    assert {r["variant"] for r in store.records("train.run")} == {"plain", "inoculated"}
+    rates = store.records("audit.rate")
+    assert {r["model_label"] for r in rates} == {"base", "plain", "inoculated"}
+    # The inoculated variant is also audited with its inoculation prompt present at test time.
+    assert {r["variant"] for r in rates} == {"plain", "inoculated"}
+    drift_labels = {r["model_label"] for r in store.records("persona.drift")}
+    assert {"plain", "inoculated"} <= drift_labels
+    assert len(store.records("persona.screen")) == 4
+    ood_sets = {r["ood_set"] for r in store.records("gate.eval")}
+    assert ood_sets and not ood_sets & {"task:secure-code", "task:educational-insecure"}
+    assert (result.run_dir / "gate").is_dir() and (result.run_dir / "vectors" / "evil.safetensors").exists()
+    assert store.load_config()["name"] == "tiny"
+
+
+def test_report_shows_the_run(tiny_run):
+    _, result = tiny_run
+    page = result.report_path.read_text()
+    assert result.report_path == result.run_dir / "report.html"
+    assert "Prompting vs fine-tuning was not assessed" in page
+    assert "No training in this run" not in page and "No audit results" not in page
+    assert "No persona results" not in page and "No domain gate" not in page
+    assert page.count("<svg") >= 5
+
+
+def test_rerun_skips_finished_stages_and_from_redoes(tiny_run):
+    config, first = tiny_run
+    again = run_experiment(config, run_dir=first.run_dir)
+    assert {o.stage: o.status for o in again.outcomes if o.stage != "report"} == {
+        "assess": "disabled", "train": "skipped", "audit": "skipped", "persona": "skipped", "gate": "skipped"}
+    redo = run_experiment(config, run_dir=first.run_dir, from_stage="gate")
+    assert {o.stage: o.status for o in redo.outcomes}["gate"] == "done"
+    assert {o.stage: o.status for o in redo.outcomes}["audit"] == "skipped"
+
+
+def test_unknown_from_stage_is_a_clear_error(tiny_run):
+    from tunewise.errors import ConfigError
+
+    config, first = tiny_run
+    with pytest.raises(ConfigError, match="not a stage; one of " + ", ".join(STAGES)):
+        run_experiment(config, run_dir=first.run_dir, from_stage="trian")
