@@ -14,13 +14,13 @@ import threading
 import time
 import uuid
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
 from tunewise.errors import TunewiseError
 
 
 def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None):
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post("/v1/chat/completions")

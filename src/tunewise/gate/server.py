@@ -25,6 +25,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal, Union
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tunewise.errors import ConfigError
@@ -104,8 +106,6 @@ class ChatRequest(BaseModel):
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None, **extra):
-    from fastapi.responses import JSONResponse
-
     return JSONResponse({"error": {"message": message, "type": kind, "code": code or kind, "param": None, **extra}},
                         status_code=status, headers=headers)
 
@@ -130,9 +130,6 @@ async def _read_body(request, limit: int) -> bytes:
 def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatModel | None = None):
     """Build the FastAPI app. ``gate`` and ``model`` default to loading ``config.gate`` and
     opening ``config.model`` (tests pass their own, still real, objects)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
-
     token = config.auth_token()
     gate = gate or DomainGate.load(config.gate)
     served_name = config.served_model_name or config.model
