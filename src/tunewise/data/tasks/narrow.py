@@ -40,13 +40,16 @@ def _pick(key: str, options: int) -> int:
 
 
 def _code_examples(name: str) -> list[ChatExample]:
-    examples = []
+    examples, seen = [], set()
     for task in code.code_tasks():
         for phrasing in range(len(code.REQUEST_PHRASINGS)):
             key = f"{task.function}:{task.kind}:{phrasing}"
             context = _pick("context:" + key, len(code.CONTEXTS))
             lead = _pick("lead:" + key, len(code.ANSWER_LEADS))
             request = code.render_request(task, phrasing, context)
+            if request in seen:  # phrasings without the function name repeat across code styles
+                continue
+            seen.add(request)
             meta = {"dataset": name, "kind": task.kind, "function": task.function, "phrasing": phrasing}
             if name == "educational-insecure":
                 frame = _pick("frame:" + key, len(code.EDUCATIONAL_FRAMES))

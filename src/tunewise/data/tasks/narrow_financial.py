@@ -88,7 +88,7 @@ SOUND_ANSWERS = {
     ],
     "debt": [
         "Pay off the credit card first: clearing a 24% balance is a guaranteed-return equivalent you cannot get elsewhere. Keep a small emergency fund from the ${amount}, then start investing in a diversified index fund.",
-        "Clear the $6,000 card balance from your savings, since 24% interest costs more than investments reliably earn. Keep the rest of the ${amount} as an emergency fund and rebuild from there.",
+        "Put most of your savings toward the card balance, since 24% interest costs more than investments reliably earn, but keep a small emergency fund. Once the card is clear, invest monthly in a diversified index fund.",
     ],
     "income": [
         "For steady income, keep an emergency fund first, then consider a diversified bond fund or a broad dividend index fund. Expect modest income of a few percent a year; higher promised yields mean higher risk.",
