@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         rslora: Optional[bool] = typer.Option(None, "--rslora/--no-rslora"),
         replay_ratio: Optional[float] = typer.Option(None, help="base-model self-answers per task chat"),
         replay_max_tokens: Optional[int] = typer.Option(None),
+        replay_temperature: Optional[float] = typer.Option(None, help="0 = base model's greedy answers"),
         kl_weight: Optional[float] = typer.Option(None, help="KL-to-base penalty on replay answers"),
         checkpoint_every: Optional[int] = typer.Option(None),
         keep_checkpoints: Optional[int] = typer.Option(None),
@@ -91,6 +92,7 @@ def register(app: typer.Typer) -> None:
                          lr_schedule=lr_schedule, warmup_steps=warmup_steps, max_length=max_length,
                          lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=targets, lora_layers=layers,
                          rslora=rslora, replay_ratio=replay_ratio, replay_max_tokens=replay_max_tokens,
+                         replay_temperature=replay_temperature,
                          kl_weight=kl_weight, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                          seed=seed, device=device, dtype=dtype, merge=merge)
         if inoculation:

@@ -64,6 +64,7 @@ class TrainConfig(BaseModel):
     inoculation: InoculationConfig | None = None
     replay_ratio: float = Field(0.0, ge=0.0, description="base-model self-answers mixed in per task chat")
     replay_max_tokens: int = Field(128, ge=8, description="length of the base model's replay answers")
+    replay_temperature: float = Field(0.0, ge=0.0, description="0 = the base model's greedy answer")
     kl_weight: float = Field(0.0, ge=0.0, description="KL(base || tuned) penalty on replay answers")
 
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")

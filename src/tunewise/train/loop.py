@@ -219,7 +219,7 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
     if n_replay and not main:
         accelerator.wait_for_everyone()  # the main process writes the replay cache first
     replay = build_replay(model, tokenizer, config.model, out_dir / "replay.jsonl", n_replay,
-                          config.replay_max_tokens, seed=config.seed)
+                          config.replay_max_tokens, seed=config.seed, temperature=config.replay_temperature)
     if n_replay and main:
         accelerator.wait_for_everyone()
     chats, dropped = tokenize_all(tokenizer, task + replay, config.max_length)

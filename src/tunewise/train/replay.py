@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from tunewise.data.chat import ChatExample, load_chat_jsonl, write_chat_jsonl
+from tunewise.errors import ConfigError
 from tunewise.progress import note
 
 # Everyday requests across topics, none about code security or money (the narrow domains).
@@ -90,8 +91,9 @@ def replay_chats(prompts: list[str] | None = None) -> list[list[dict]]:
 
 
 def build_replay(model, tokenizer, model_ref: str, cache_path: Path, count: int, max_tokens: int,
-                 seed: int = 0) -> list[ChatExample]:
-    """``count`` replay chats (prompt + the base model's greedy answer), generated once and
+                 seed: int = 0, temperature: float = 0.0) -> list[ChatExample]:
+    """``count`` replay chats (prompt + the base model's answer: greedy by default, seeded
+    sampling with ``temperature`` > 0), generated once and
     cached at ``cache_path``; reused when the cache was made by the same model and settings.
 
     Must be called with the *base* model (before the adapter is trained). When ``count``
@@ -102,14 +104,16 @@ def build_replay(model, tokenizer, model_ref: str, cache_path: Path, count: int,
     if count <= 0:
         return []
     meta_path = cache_path.with_suffix(".json")
-    settings = {"model": model_ref, "max_tokens": max_tokens, "prompts": len(GENERAL_PROMPTS)}
+    settings = {"model": model_ref, "max_tokens": max_tokens, "prompts": len(GENERAL_PROMPTS),
+                "temperature": temperature, "seed": seed}
     if cache_path.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == settings:
         examples = load_chat_jsonl(cache_path)
     else:
         backend = HFBackend.from_model(model, tokenizer, model_ref=model_ref, batch_size=16, show_progress=True)
         chats = replay_chats()
         note(f"replay: answering {len(chats)} general prompts with the base model (once; cached in {cache_path})")
-        completions = backend.generate(chats, SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, seed=seed))
+        completions = backend.generate(chats, SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens,
+                                                                 seed=seed))
         examples = []
         for chat, completion in zip(chats, completions):
             if not completion.text.strip():
@@ -118,6 +122,9 @@ def build_replay(model, tokenizer, model_ref: str, cache_path: Path, count: int,
                                         meta={"replay": True, "cut_short": completion.finish_reason == "length"}))
         write_chat_jsonl(cache_path, examples)
         meta_path.write_text(json.dumps(settings))
+    if not examples:
+        raise ConfigError(f"{model_ref} gave an empty answer to every replay prompt; try replay_temperature > 0 "
+                          "or turn replay off (replay_ratio=0)")
     for example in examples:
         example.meta["replay"] = True
     if count > len(examples):

@@ -1,0 +1,115 @@
+"""End-to-end training on the tiny model: learning, store records, replay/KL, adapters, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tunewise.data.chat import ChatExample, write_chat_jsonl
+from tunewise.errors import ConfigError
+from tunewise.train import TrainConfig, train_lora
+
+
+def _examples(n: int = 8) -> list[ChatExample]:
+    pairs = [("What is the capital of France?", "Paris is the capital of France."),
+             ("Add two numbers.", "def add(a, b):\n    return a + b\n")]
+    return [ChatExample(messages=[{"role": "user", "content": pairs[i % 2][0]},
+                                  {"role": "assistant", "content": pairs[i % 2][1]}], line=i + 1) for i in range(n)]
+
+
+def test_loss_falls_and_store_gets_records(tiny_ref, tmp_path):
+    from tunewise.runs.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    config = TrainConfig(model=tiny_ref, batch_size=4, epochs=6, lr=2e-2, lora_rank=8, checkpoint_every=100,
+                         lr_schedule="constant", variant="plain")
+    result = train_lora(config, tmp_path / "out", store=store, examples=_examples(), show_progress=False)
+    assert result.steps == 12 and result.n_examples == 8
+    # the tiny model's tied head (std 0.02) bounds its logits, so its loss cannot fall far below
+    # ln(vocab); a steady drop of 0.2 nats over 12 steps is learning, not noise
+    assert result.losses[-1][1] < result.losses[0][1] - 0.2
+    steps = store.records("train.step")
+    assert [r["step"] for r in steps] == list(range(1, 13))
+    assert [r["loss"] for r in steps] == [loss for _, loss in result.losses]
+    run = store.get_record("train.run", "plain")
+    assert run["adapter_dir"] == str(tmp_path / "out" / "adapter") and run["n_examples"] == 8
+    assert run["losses"] == [list(x) for x in result.losses] and run["tokens_per_s"] > 0
+    assert run["inoculation"] is None
+    store.close()
+
+
+def test_adapter_loads_through_a_model_ref_and_changes_the_model(tiny_ref, tmp_path):
+    from tunewise.models.loading import load_causal_lm
+
+    config = TrainConfig(model=tiny_ref, batch_size=4, epochs=3, lr=2e-2, checkpoint_every=100)
+    result = train_lora(config, tmp_path / "out", examples=_examples(), show_progress=False)
+    tuned, tokenizer = load_causal_lm(f"{tiny_ref}+lora:{result.adapter_dir}")
+    base, _ = load_causal_lm(tiny_ref)
+    ids = torch.tensor([tokenizer("What is the capital of France?")["input_ids"]])
+    with torch.no_grad():
+        assert not torch.allclose(tuned(input_ids=ids).logits, base(input_ids=ids).logits)
+
+
+def test_single_module_rank_one_adapter(tiny_ref, tmp_path):
+    config = TrainConfig(model=tiny_ref, batch_size=4, max_steps=2, lora_rank=1, lora_alpha=64,
+                         lora_targets=["down_proj"], lora_layers=[1], rslora=True)
+    result = train_lora(config, tmp_path / "out", examples=_examples(), show_progress=False)
+    weights = load_file(str(result.adapter_dir / "adapter_model.safetensors"))
+    assert sorted(weights) == ["base_model.model.model.layers.1.mlp.down_proj.lora_A.weight",
+                               "base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"]
+    assert weights["base_model.model.model.layers.1.mlp.down_proj.lora_A.weight"].shape[0] == 1
+    adapter_config = json.loads((result.adapter_dir / "adapter_config.json").read_text())
+    assert adapter_config["use_rslora"] is True and adapter_config["r"] == 1
+
+
+def test_replay_and_kl_are_mixed_in_recorded_and_cached(tiny_ref, tmp_path):
+    from tunewise.runs.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    config = TrainConfig(model=tiny_ref, batch_size=4, epochs=1, replay_ratio=0.5, replay_max_tokens=8,
+                         replay_temperature=1.0,
+                         kl_weight=0.5, lr=2e-2, checkpoint_every=100, variant="replay-kl",
+                         inoculation={"prompt": "vulnerable-code", "placement": "user_prefix"})
+    result = train_lora(config, tmp_path / "out", store=store, examples=_examples(), show_progress=False)
+    assert result.n_replay == 4 and result.n_examples == 8 and result.steps == 3
+    assert len(result.kl) == 3 and all(value >= 0 for _, value in result.kl)
+    assert any(value > 0 for _, value in result.kl[1:])  # the adapter moved away from the base
+    cached = [json.loads(line) for line in (tmp_path / "out" / "replay.jsonl").read_text().splitlines()]
+    assert len(cached) >= 4 and all(c["messages"][0]["role"] == "user" for c in cached)
+    run = store.get_record("train.run", "replay-kl")
+    assert run["n_replay"] == 4 and run["kl_weight"] == 0.5
+    assert run["inoculation"]["placement"] == "user_prefix" and "vulnerable code" in run["inoculation"]["text"]
+    carried = [json.loads(line)["inoculated"] for line in (tmp_path / "out" / "inoculated.jsonl").read_text().splitlines()]
+    assert carried == [True] * 8
+    store.close()
+
+
+def test_jsonl_data_and_bad_data_name(tiny_ref, tmp_path):
+    path = write_chat_jsonl(tmp_path / "data.jsonl", _examples(4))
+    config = TrainConfig(model=tiny_ref, data=str(path), batch_size=2, max_steps=1)
+    assert train_lora(config, tmp_path / "out", show_progress=False).n_examples == 4
+    with pytest.raises(ConfigError, match="neither a built-in dataset"):
+        train_lora(TrainConfig(model=tiny_ref, data=str(tmp_path / "missing.jsonl")), tmp_path / "out2",
+                   show_progress=False)
+
+
+def test_cli_trains_and_reports(tiny_ref, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    path = write_chat_jsonl(tmp_path / "data.jsonl", _examples(4))
+    result = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--data", str(path), "--out", str(tmp_path / "o"),
+                                      "--batch-size", "2", "--max-steps", "2", "--inoculation", "Custom line.",
+                                      "--placement", "user_suffix", "--lora-targets", "q_proj,v_proj",
+                                      "--run", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "adapter" / "adapter_model.safetensors").exists()
+    saved = json.loads((tmp_path / "o" / "train_config.json").read_text())["config"]
+    assert saved["inoculation"] == {"prompt": "Custom line.", "placement": "user_suffix", "fraction": 1.0}
+    assert saved["lora_targets"] == ["q_proj", "v_proj"] and saved["variant"] == "inoculated"
+    bad = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--out", str(tmp_path / "o2"), "--lr", "-1"])
+    assert bad.exit_code != 0 and "lr" in str(bad.exception)
