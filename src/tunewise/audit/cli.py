@@ -45,7 +45,7 @@ def audit_command(
     temperature: float = typer.Option(1.0),
     seed: int = typer.Option(0),
     backend: Optional[str] = typer.Option(None, help="Backend engine (hf, vllm, openai); default from the ref."),
-    inoculation_prompt: Optional[str] = typer.Option(None, help="System prompt for the 'inoculated' variant."),
+    inoculation_prompt: Optional[str] = typer.Option(None, help="System prompt for the 'inoculated' variant: a train inoculation preset name or text."),
     training_template: Optional[str] = typer.Option(None, help="Template with {question} for the 'training' variant."),
     max_failure_rate: float = typer.Option(0.1, help="Fail when more judgments than this fraction failed."),
     export: Optional[Path] = typer.Option(None, help="Also write answers + judgments as CSV (reference format)."),
@@ -55,6 +55,10 @@ def audit_command(
     from tunewise.audit import VariantOptions, export_audit_csv, run_audit
     from tunewise.runs.store import RunStore
 
+    if inoculation_prompt:
+        from tunewise.train.inoculation import resolve_inoculation  # preset names or your own text
+
+        inoculation_prompt = resolve_inoculation(inoculation_prompt)
     options = VariantOptions(**{k: v for k, v in (("inoculation_prompt", inoculation_prompt),
                                                   ("training_template", training_template)) if v})
     store = RunStore(run)

@@ -69,14 +69,15 @@ def run_audit(models: dict[str, str], store: RunStore, probes: str | ProbeSet = 
     options = variant_options or VariantOptions()
     threshold = get_preset(preset)
     params = SamplingParams(n=samples, temperature=temperature, max_tokens=max_tokens, seed=seed)
-    judge_obj = get_judge(judge) if isinstance(judge, str) else judge
-    judge_name = judge if isinstance(judge, str) else judge_obj.name
+    judge_name = judge if isinstance(judge, str) else judge.name
 
     n_generated = 0
     for label, ref in models.items():
         n_generated += _sample_model(store, label, ref, probe_set, chosen_variants, options, params,
                                      backend, backend_options or {}, (backends or {}).get(label), batch_size)
     rows = _audit_rows(store, models, probe_set, chosen_variants, options, params)
+    # Built after sampling: an LLM judge is never in memory beside the audited model.
+    judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     n_judged = _judge_missing(store, rows, judge_obj, judge_name)
     judged = _attach_judgments(store, rows, judge_name)
 
@@ -84,6 +85,7 @@ def run_audit(models: dict[str, str], store: RunStore, probes: str | ProbeSet = 
                          n_generated=n_generated, n_judged=n_judged,
                          n_failed=sum(is_failure(r) for r in judged))
     _rates(store, result, judged, models, probe_set, chosen_variants, threshold)
+    _publish_judge_agreement(store, judge_obj, judge_name)
     _comparisons(store, result, judged, models, probe_set, chosen_variants, threshold, seed)
     store.mark_stage_done(STAGE, {"probe_set": probe_set.name, "judge": judge_name, "preset": threshold.name,
                                   "models": models, "variants": chosen_variants, "samples": samples})
@@ -210,6 +212,25 @@ def _rates(store, result, judged, models, probe_set, variants, threshold) -> Non
                 store.put_record("audit.rate", make_key(label, probe_set.name, probe_id, variant, result.judge,
                                                         threshold.name), payload)
                 result.rates.append(payload)
+
+
+def _publish_judge_agreement(store: RunStore, judge: Judge, judge_name: str) -> None:
+    """Put the judge's measured agreement beside the rates it produced, so the report can say
+    how far to trust them (only the local judge ships a measurement)."""
+    from tunewise.audit.judges.local import LocalJudge, published_agreement
+
+    if not isinstance(judge, LocalJudge):
+        return
+    agreement = published_agreement()
+    folds = agreement.get("folds", [])
+    mean = agreement.get("weighted_mean")
+    entries = [(f["heldout"], f) for f in folds] + ([("all held-out families (weighted mean)",
+                                                      {**mean, "n": sum(f["n"] for f in folds)})] if mean else [])
+    for heldout, values in entries:
+        store.put_record("audit.judge_agreement", make_key(judge_name, heldout), {
+            "judge": judge_name, "heldout": heldout, "auroc": values["auroc"], "n": values["n"],
+            "spearman_aligned": values["spearman_aligned"], "spearman_coherent": values["spearman_coherent"],
+            "method": agreement.get("method", ""), "source": "measured when the shipped weights were trained"})
 
 
 def _comparisons(store, result, judged, models, probe_set, variants, threshold, seed) -> None:

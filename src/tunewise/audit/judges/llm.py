@@ -94,7 +94,7 @@ def _digit_chain_score(backend, chat: Chat, min_mass: float) -> tuple[NumberScor
         # position 1 of row 1 gives P(third | "10").
         steps = torch.tensor([[digits[d], digits[0]] for d in range(10)], device=backend.device)
         mask = torch.ones(10, len(prompt) + 2, dtype=torch.long, device=backend.device)
-        logits = model(input_ids=steps, past_key_values=cache, attention_mask=mask).logits.float()
+        logits = model(input_ids=steps, attention_mask=mask, **{_cache_argument(model): cache}).logits.float()
         probs = torch.softmax(logits, dim=-1)
     first = first_logprobs.exp()[digits].tolist()
     second = [probs[d, 0, digits].tolist() for d in range(10)]
@@ -106,6 +106,14 @@ def _digit_chain_score(backend, chat: Chat, min_mass: float) -> tuple[NumberScor
         text = backend.tokenizer.decode([index])
         top[text] = float(math.log(math.exp(top[text]) + math.exp(value))) if text in top else value
     return score, top
+
+
+def _cache_argument(model) -> str:
+    """transformers 5.x renamed ``past_key_values`` to ``cache``; support both."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _build(argument: str, backend: Backend | None = None, **options) -> LLMJudge:
