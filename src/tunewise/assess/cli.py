@@ -38,6 +38,7 @@ def assess(
     config: Optional[Path] = typer.Option(None, help="YAML with AssessConfig fields (flags override it)"),
     run: Path = typer.Option(Path("runs/assess"), "--run", help="run folder"),
     list_tasks: bool = typer.Option(False, "--list-tasks", help="list the built-in tasks and exit"),
+    show: bool = typer.Option(False, "--show", help="print the tables of an existing --run folder; run nothing"),
 ) -> None:
     """Does prompting already solve the task? Strategies and models vs a LoRA fine-tune."""
     from tunewise.assess import BUILTIN_TASKS, AssessConfig, run_assess
@@ -69,6 +70,11 @@ def assess(
     if epochs is not None:
         values["train_options"] = {**values.get("train_options", AssessConfig.model_fields["train_options"]
                                                 .default_factory()), "epochs": epochs}
+    if show:
+        with RunStore(run) as store:
+            print_results(store.records("assess.strategy"), store.records("assess.curve"),
+                          store.records("assess.upgrade"), store.records("assess.recommendation"), str(run))
+        return
     if not values.get("task"):
         raise ConfigError("give --task (a built-in task or a JSONL file) or a --config with task:")
     try:
@@ -77,16 +83,34 @@ def assess(
         raise ConfigError(f"assess config: {exc}") from None
     with RunStore(run) as store:
         result = run_assess(assess_config, store)
-    console.print(strategy_table(result.strategies))
-    if result.curve:
-        console.print(curve_table(result.curve))
-    if len(result.upgrade) > 1:
-        console.print(upgrade_table(result.upgrade))
-    console.print(f"[bold]Rule:[/bold] {escape(result.recommendation.rule)}")
-    console.print(f"[bold]Recommendation:[/bold] {escape(result.recommendation.sentence)}")
-    console.print(f"[dim]prices: {escape(result.prices_source)} (example prices: edit them); results in {run}[/dim]")
-    for line in result.notes:
-        console.print(f"[yellow]{escape(line)}[/yellow]")
+    print_results(result.strategies, result.curve, result.upgrade, [result.recommendation.to_dict()], str(run),
+                  result.prices_source, result.notes)
+
+
+def print_results(strategies: list[dict], curve: list[dict], upgrade: list[dict], recommendations: list[dict],
+                  run: str, prices_source: str = "", notes: list[str] | None = None) -> None:
+    """The terminal view: strategy table, learning curve, upgrade view, rule and decision.
+    Written to stdout (progress goes to stderr); 160 columns when not a terminal, so that piping
+    to a file does not truncate the table."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    width = console.width
+    console.print(strategy_table(strategies), width=width)
+    if curve:
+        console.print(curve_table(curve), width=width)
+    if len(upgrade) > 1:
+        console.print(upgrade_table(upgrade), width=width)
+    for decision in recommendations:
+        console.print(f"[bold]Rule:[/bold] {escape(decision['rule'])}", width=width)
+        console.print(f"[bold]Recommendation:[/bold] {escape(decision['sentence'])}", width=width)
+    if prices_source:
+        console.print(f"[dim]prices: {escape(prices_source)} (example prices: edit them)[/dim]", width=width)
+    console.print(f"[dim]results in {escape(run)}[/dim]", width=width)
+    for line in notes or []:
+        console.print(f"[yellow]{escape(line)}[/yellow]", width=width)
 
 
 def strategy_table(rows: list[dict]) -> Table:

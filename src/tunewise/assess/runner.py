@@ -74,9 +74,13 @@ def _default_finetune_model(models: list[str]) -> str | None:
 def _load(model: str, config: AssessConfig):
     from tunewise.models import load_backend
 
-    options = {"batch_size": config.batch_size} if (config.backend or "hf") == "hf" and \
-        parse_model_ref(model).scheme != "openai" else {}
-    return load_backend(model, backend=config.backend, **options)
+    engine = config.backend or ("openai" if parse_model_ref(model).scheme == "openai" else "hf")
+    options: dict = {}
+    if engine == "hf":
+        options = {"batch_size": config.batch_size}
+    elif engine == "vllm":  # vLLM's automatic prefix caching is the KV reuse there
+        options = {"enable_prefix_caching": config.prefix_cache}
+    return load_backend(model, backend=engine, **options)
 
 
 def _record(store, kind: str, key_parts: tuple, payload: dict) -> None:
