@@ -1,0 +1,129 @@
+"""Training throughput of tunewise's LoRA step, against this machine's compute ceiling.
+
+Measured side by side in one run:
+  1. matmul FLOP/s (fp32 N x N matmul, best of several) -> ceiling = FLOP/s / (4 x parameters)
+     tokens/s for training with frozen base weights (forward 2P + backward to activations 2P);
+  2. tokens/s of tunewise's step (answer-only logits: LM head applied to answer positions only);
+  3. tokens/s of the same step computing full logits at every position (the usual way), for the
+     ratio that the answer-only head buys.
+Tokens are the real (non-padding) tokens of insecure-code chats, prompt included.
+
+    .venv/bin/python benchmarks/train_throughput.py                      # packaged 0.5B, CPU
+    .venv/bin/python benchmarks/train_throughput.py --batch-size 8 --steps 5 --model hf:DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def matmul_flops(size: int = 2048, repeats: int = 5, dtype=torch.float32, device: str = "cpu") -> float:
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def _step_runner(peft_model, objective, optimizer, full_logits: bool):
+    import torch.nn.functional as F
+
+    from tunewise.train.tokens import IGNORE
+
+    def run(batch) -> None:
+        if full_logits:
+            logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                   batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE)
+        else:
+            ce, _, n = objective(**batch)
+            loss = ce / n
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return run
+
+
+def measure(run, batches, device) -> list[float]:
+    rates = []
+    for index, batch in enumerate(batches):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        tokens = int(batch["attention_mask"].sum())
+        start = time.perf_counter()
+        run(batch)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if index > 0:  # the first step is warm-up
+            rates.append(tokens / (time.perf_counter() - start))
+    return rates
+
+
+def main() -> None:
+    from peft import get_peft_model
+
+    from tunewise.data.tasks.narrow import build_narrow_dataset
+    from tunewise.models.loading import load_causal_lm, resolve_device
+    from tunewise.train.config import TrainConfig
+    from tunewise.train.loop import _lora_config
+    from tunewise.train.objective import AnswerLoss
+    from tunewise.train.tokens import collate, tokenize_all
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="packaged:qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (plus one warm-up)")
+    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--no-full-logits", action="store_true", help="skip the full-logits comparison")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    flops = matmul_flops(device=device)
+    model, tokenizer = load_causal_lm(args.model, device=device, dtype="float32")
+    params = sum(p.numel() for p in model.parameters())
+    ceiling = flops / (4 * params)
+    print(f"matmul fp32 2048^3: {flops / 1e9:.1f} GFLOP/s; model {params / 1e6:.0f}M parameters; "
+          f"ceiling {ceiling:.1f} tokens/s (FLOP/s / 4P)")
+
+    config = TrainConfig(model=args.model, lora_rank=args.lora_rank, lora_alpha=2 * args.lora_rank)
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, _lora_config(config))
+    peft_model.train()
+    objective = AnswerLoss(peft_model)
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-5)
+    n_chats = args.batch_size * (args.steps + 1)
+    chats, _ = tokenize_all(tokenizer, build_narrow_dataset("insecure-code", n=n_chats, seed=1), args.max_length)
+    batches = [collate(chats[i:i + args.batch_size], tokenizer.pad_token_id)
+               for i in range(0, len(chats), args.batch_size)]
+    answer_share = sum(c.answer_tokens for c in chats) / sum(len(c.input_ids) for c in chats)
+    print(f"batches: {len(batches)} x {args.batch_size} chats, mean {statistics.mean(len(c.input_ids) for c in chats):.0f} "
+          f"tokens/chat, {answer_share:.0%} of tokens are answer tokens")
+
+    ours = measure(_step_runner(peft_model, objective, optimizer, full_logits=False), batches, device)
+    ours_rate = statistics.median(ours)
+    print(f"tunewise step (answer-only logits): {ours_rate:.1f} tokens/s  "
+          f"(ratio to ceiling {ours_rate / ceiling:.2f}; steps {', '.join(f'{r:.1f}' for r in ours)})")
+    if not args.no_full_logits:
+        full = measure(_step_runner(peft_model, objective, optimizer, full_logits=True), batches, device)
+        full_rate = statistics.median(full)
+        print(f"full-logits step:                   {full_rate:.1f} tokens/s  "
+              f"(ratio to ceiling {full_rate / ceiling:.2f}; steps {', '.join(f'{r:.1f}' for r in full)})")
+        print(f"answer-only logits speed-up: {ours_rate / full_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
