@@ -120,6 +120,12 @@ def test_gives_up_after_max_retries_without_leaking_the_key(monkeypatch):
     assert SECRET not in str(error.value) and SECRET not in repr(client) and SECRET not in str(vars(client))
 
 
+def test_local_model_options_are_ignored_for_http_models():
+    with ScriptedServer([]) as server:
+        client = load_backend(f"openai:test-model@{server.url}", trust_pickle=False, device="cpu", show_progress=False)
+        assert client.generate([CHAT], SamplingParams(max_tokens=4))[0].text == "answer 0"
+
+
 def test_client_error_is_not_retried():
     with ScriptedServer([400]) as server:
         with pytest.raises(BackendError, match="HTTP 400: scripted failure 400"):

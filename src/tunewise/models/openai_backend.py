@@ -300,7 +300,14 @@ def _run(coroutine):
     return result["value"]
 
 
+# Options that only mean something for weights loaded here; callers that pick the backend from
+# the reference (``tunewise chat``, stages with a ``device`` setting) may pass them for any model.
+LOCAL_ONLY_OPTIONS = ("trust_pickle", "device", "dtype", "batch_size")
+
+
 def _factory(ref: ModelRef, **options) -> OpenAIBackend:
+    for name in LOCAL_ONLY_OPTIONS:
+        options.pop(name, None)
     return OpenAIBackend(ref, **options)
 
 
