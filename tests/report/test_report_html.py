@@ -74,3 +74,17 @@ def test_ticks_cover_the_range(low, high):
     ticks = nice_ticks(low, high)
     assert ticks[0] <= low and ticks[-1] >= high
     assert len(ticks) >= 2 and ticks == sorted(ticks)
+
+
+def test_missing_values_show_as_dashes_not_errors(tmp_path):
+    # An audit where no answer was coherent has no rate; a checkpoint without a knowledge score has no x.
+    store = RunStore(tmp_path)
+    store.put_record("audit.rate", "a", {"model_label": "base", "probe_id": "all", "variant": "plain", "n": 3,
+                                         "n_coherent": 0, "misaligned_rate": None, "ci_low": None, "ci_high": None})
+    store.put_record("persona.drift", "d", {"model_label": "plain", "trait": "evil", "step": 1, "drift": None,
+                                            "knowledge_accuracy": None, "loss": None})
+    store.put_record("train.run", "plain", {"variant": "plain", "losses": [[1, None], [2, 1.5]]})
+    store.close()
+    page = build_report(tmp_path).read_text()
+    assert "base –" in page  # the rate is shown as missing in the headline
+    assert '<section id="persona">' in page

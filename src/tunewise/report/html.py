@@ -82,6 +82,14 @@ def table(headers: list[str], rows: list[list], numeric: set[int] | None = None)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _float(value) -> float:
+    """A record value as a float; None or junk becomes NaN (charts skip it, tables show a dash)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _is_number(value) -> bool:
     try:
         return math.isfinite(float(value))
@@ -162,8 +170,8 @@ def section_assess(data: ReportData) -> str:
         parts.append(table(["model", "strategy", "k", "accuracy", "95% CI", "n", "prompt tokens", "generated tokens",
                             "wall s", "cost / 1k", "cost / 1k cached"], rows, numeric={2, 3, 5, 6, 7, 8, 9, 10}))
     if data.curve:
-        points = sorted((float(c["train_size"]), float(c["accuracy"])) for c in data.curve
-                        if c.get("train_size") is not None and c.get("accuracy") is not None)
+        points = sorted((_float(c.get("train_size")), _float(c.get("accuracy"))) for c in data.curve
+                        if _is_number(c.get("train_size")) and _is_number(c.get("accuracy")))
         parts.append(line_chart([Series("fine-tuned accuracy", points)], "Learning curve", "training examples",
                                 "accuracy", markers=True))
     if data.recommendation:
@@ -178,7 +186,7 @@ def section_training(data: ReportData) -> str:
         return empty("No training in this run.")
     series, rows = [], []
     for run in data.train_runs:
-        losses = [(float(s), float(v)) for s, v in run.get("losses") or []]
+        losses = [(_float(s), _float(v)) for s, v in run.get("losses") or [] if _is_number(s) and _is_number(v)]
         series.append(Series(str(run.get("variant") or run.get("adapter_dir")), losses))
         inoculation = run.get("inoculation")
         rows.append([run.get("variant"), run.get("model"), run.get("n_examples"),
@@ -198,8 +206,8 @@ def section_misalignment(data: ReportData) -> str:
     parts = []
     overall = data.overall_rates
     if overall:
-        rows = [(_rate_label(r), float(r.get("misaligned_rate", math.nan)), float(r.get("ci_low", math.nan)),
-                 float(r.get("ci_high", math.nan))) for r in overall]
+        rows = [(_rate_label(r), _float(r.get("misaligned_rate")), _float(r.get("ci_low")),
+                 _float(r.get("ci_high"))) for r in overall]
         parts.append("<h3>Overall, per model</h3>")
         parts.append(interval_chart(rows, "Misaligned rate per model", "misaligned answers (95% CI)",
                                     groups=[r[0] for r in rows]))
@@ -218,8 +226,8 @@ def section_misalignment(data: ReportData) -> str:
         rows, groups = [], []
         for probe_id, rates in by_probe.items():
             for r in rates:
-                rows.append((f"{probe_id} — {_rate_label(r)}", float(r.get("misaligned_rate", math.nan)),
-                             float(r.get("ci_low", math.nan)), float(r.get("ci_high", math.nan))))
+                rows.append((f"{probe_id} — {_rate_label(r)}", _float(r.get("misaligned_rate")),
+                             _float(r.get("ci_low")), _float(r.get("ci_high"))))
                 groups.append(_rate_label(r))
         parts.append("<h3>Per probe</h3>")
         parts.append(interval_chart(rows, "Misaligned rate per probe and model", "misaligned answers (95% CI)",
@@ -277,16 +285,16 @@ def section_persona(data: ReportData) -> str:
         for d in data.persona_drift:
             by_trait[str(d.get("trait"))][str(d.get("model_label"))].append(d)
         for trait, per_model in by_trait.items():
-            series = [Series(model, sorted((float(d.get("step", 0)), float(d["drift"])) for d in rows
-                                           if d.get("drift") is not None)) for model, rows in per_model.items()]
+            series = [Series(model, sorted((_float(d.get("step") or 0), _float(d.get("drift"))) for d in rows
+                                           if _is_number(d.get("drift")))) for model, rows in per_model.items()]
             parts.append(line_chart(series, f"Drift along '{trait}' during training", "training step",
                                     f"projection shift ({trait})", markers=True))
         scatter, labels = [], {}
         for trait, per_model in by_trait.items():
             for model, rows in per_model.items():
-                points = [(float(d["knowledge_accuracy"]), float(d["drift"]), d.get("step")) for d in
+                points = [(_float(d.get("knowledge_accuracy")), _float(d.get("drift")), d.get("step")) for d in
                           sorted(rows, key=lambda d: d.get("step") or 0)
-                          if d.get("knowledge_accuracy") is not None and d.get("drift") is not None]
+                          if _is_number(d.get("knowledge_accuracy")) and _is_number(d.get("drift"))]
                 if points:
                     index = len(scatter)
                     scatter.append(Series(f"{model} · {trait}", [(x, y) for x, y, _ in points]))
@@ -307,8 +315,8 @@ def section_persona(data: ReportData) -> str:
         by_trait_layers: dict[str, list[dict]] = defaultdict(list)
         for d in data.persona_layers:
             by_trait_layers[str(d.get("trait"))].append(d)
-        curves = [Series(trait, sorted((float(d["layer"]), float(d["effect_size"])) for d in rows
-                                       if d.get("layer") is not None and _is_number(d.get("effect_size"))))
+        curves = [Series(trait, sorted((_float(d.get("layer")), _float(d.get("effect_size"))) for d in rows
+                                       if _is_number(d.get("layer")) and _is_number(d.get("effect_size"))))
                   for trait, rows in by_trait_layers.items()]
         if any(len(c.points) > 1 for c in curves):
             parts.append(line_chart([c for c in curves if c.points], "Held-out effect size per layer",
@@ -319,7 +327,7 @@ def section_persona(data: ReportData) -> str:
                             for d in chosen], numeric={1, 2}))
     if data.persona_screen:
         flagged = [d for d in data.persona_screen if d.get("flagged")]
-        top = sorted(data.persona_screen, key=lambda d: -(d.get("score") or 0))[:10]
+        top = sorted(data.persona_screen, key=lambda d: -_float(d.get("score")) if _is_number(d.get("score")) else 0)[:10]
         parts.append(f"<h3>Training-data screen</h3><p>{len(flagged)} of {len(data.persona_screen)} examples flagged. "
                      "Highest scores:</p>")
         parts.append(table(["trait", "example index", "score", "flagged"],
@@ -331,7 +339,7 @@ def section_persona(data: ReportData) -> str:
 def section_gate(data: ReportData) -> str:
     if not data.gate_evals:
         return empty("No domain gate was evaluated in this run.")
-    series = [Series(str(g.get("ood_set")), [(float(f), float(t)) for f, t in g.get("roc") or []])
+    series = [Series(str(g.get("ood_set")), [(_float(f), _float(t)) for f, t in g.get("roc") or []])
               for g in data.gate_evals]
     parts = []
     if any(s.points for s in series):
