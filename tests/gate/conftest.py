@@ -13,7 +13,7 @@ from tunewise.gate.workflow import split_inputs
 @pytest.fixture(scope="session")
 def code_inputs() -> tuple[list[str], list[str]]:
     """(fit texts, held-out texts) from the insecure-code task's user requests."""
-    fit_texts, eval_texts = split_inputs(narrow_task_inputs("insecure-code", n=200), eval_fraction=0.25, seed=0)
+    fit_texts, eval_texts = split_inputs(narrow_task_inputs("insecure-code", n=160), eval_fraction=0.25, seed=0)
     return fit_texts, eval_texts
 
 
