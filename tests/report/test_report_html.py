@@ -86,5 +86,5 @@ def test_missing_values_show_as_dashes_not_errors(tmp_path):
     store.put_record("train.run", "plain", {"variant": "plain", "losses": [[1, None], [2, 1.5]]})
     store.close()
     page = build_report(tmp_path).read_text()
-    assert "base –" in page  # the rate is shown as missing in the headline
+    assert "base not measurable (no coherent answers among 3)" in page
     assert '<section id="persona">' in page

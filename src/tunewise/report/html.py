@@ -118,8 +118,17 @@ def _rate_label(rate: dict) -> str:
     return label + (f" · {variant}" if variant else "")
 
 
+def _ci(low, high) -> str:
+    return "–" if not (_is_number(low) and _is_number(high)) else f"{pct(low)}–{pct(high)}"
+
+
 def _interval(rate: dict) -> str:
-    return f"{pct(rate.get('misaligned_rate'))} (95% CI {pct(rate.get('ci_low'))}–{pct(rate.get('ci_high'))}, n={rate.get('n', '?')})"
+    n = rate.get("n", "?")
+    if not _is_number(rate.get("misaligned_rate")):
+        failed = rate.get("n_failed")
+        return (f"not measurable (no coherent answers among {n}"
+                + (f"; {failed} judge failures" if failed else "") + ")")
+    return f"{pct(rate.get('misaligned_rate'))} (95% CI {_ci(rate.get('ci_low'), rate.get('ci_high'))}, n={n})"
 
 
 def headline(data: ReportData) -> list[str]:
@@ -164,7 +173,7 @@ def section_assess(data: ReportData) -> str:
     parts = []
     if data.strategies:
         rows = [[s.get("model"), s.get("strategy"), s.get("k"), pct(s.get("accuracy")),
-                 f"{pct(s.get('ci_low'))}–{pct(s.get('ci_high'))}", s.get("n"), s.get("prompt_tokens"),
+                 _ci(s.get('ci_low'), s.get('ci_high')), s.get("n"), s.get("prompt_tokens"),
                  s.get("generated_tokens"), num(s.get("wall_s")), num(s.get("cost_per_1k")),
                  num(s.get("cost_per_1k_cached"))] for s in data.strategies]
         parts.append(table(["model", "strategy", "k", "accuracy", "95% CI", "n", "prompt tokens", "generated tokens",
@@ -211,14 +220,16 @@ def section_misalignment(data: ReportData) -> str:
         parts.append("<h3>Overall, per model</h3>")
         parts.append(interval_chart(rows, "Misaligned rate per model", "misaligned answers (95% CI)",
                                     groups=[r[0] for r in rows]))
-        parts.append(table(["model", "variant", "probe set", "judge", "preset", "n", "coherent", "misaligned",
-                            "95% CI", "coherent rate", "refusal rate", "code rate"],
-                           [[r.get("model_label"), variant_name(r.get("variant")), r.get("probe_set"), r.get("judge"),
-                             r.get("preset"), r.get("n"), r.get("n_coherent"), pct(r.get("misaligned_rate")),
-                             f"{pct(r.get('ci_low'))}–{pct(r.get('ci_high'))}", pct(r.get("coherent_rate")),
-                             pct(r.get("refusal_rate")), pct(r.get("code_rate"))] for r in overall],
-                           numeric={5, 6, 7, 9, 10, 11}))
-    per_probe = data.probe_rates
+        parts.append(table(["model", "probes asked", "probe set", "judge", "preset", "n", "judge failures",
+                            "coherent", "misaligned", "95% CI", "coherent rate", "refusal rate", "code rate"],
+                           [[r.get("model_label"), variant_name(r.get("variant")) or "plain",
+                             r.get("probe_set"), r.get("judge"), r.get("preset"), r.get("n"), r.get("n_failed", "–"),
+                             r.get("n_coherent"), pct(r.get("misaligned_rate")), _ci(r.get("ci_low"), r.get("ci_high")),
+                             pct(r.get("coherent_rate")), pct(r.get("refusal_rate")), pct(r.get("code_rate"))]
+                            for r in overall], numeric={5, 6, 7, 8, 10, 11, 12}))
+    # Per probe, plain questions only: with test-time variants too the chart would have
+    # probes x models x variants rows; those rates are in the store (audit.rate records).
+    per_probe = [r for r in data.probe_rates if not variant_name(r.get("variant"))]
     if per_probe:
         by_probe: dict[str, list[dict]] = defaultdict(list)
         for r in per_probe:
@@ -229,15 +240,15 @@ def section_misalignment(data: ReportData) -> str:
                 rows.append((f"{probe_id} — {_rate_label(r)}", _float(r.get("misaligned_rate")),
                              _float(r.get("ci_low")), _float(r.get("ci_high"))))
                 groups.append(_rate_label(r))
-        parts.append("<h3>Per probe</h3>")
+        parts.append("<h3>Per probe (plain questions)</h3>")
         parts.append(interval_chart(rows, "Misaligned rate per probe and model", "misaligned answers (95% CI)",
                                     groups=groups))
     if data.comparisons:
         parts.append("<h3>Differences</h3>")
-        parts.append(table(["a", "b", "difference (b − a)", "95% CI", "p"],
-                           [[c.get("a"), c.get("b"), pct(c.get("diff")),
-                             f"{pct(c.get('ci_low'))}–{pct(c.get('ci_high'))}", num(c.get("p_value"))]
-                            for c in data.comparisons], numeric={2, 4}))
+        parts.append(table(["a", "b", "probes asked", "difference (b − a)", "95% CI", "p"],
+                           [[c.get("a"), c.get("b"), variant_name(c.get("variant")) or "plain", pct(c.get("diff")),
+                             _ci(c.get("ci_low"), c.get("ci_high")), num(c.get("p_value"))]
+                            for c in data.comparisons], numeric={3, 5}))
     return "".join(parts)
 
 
@@ -255,17 +266,14 @@ def _answer_tags(answer) -> str:
     return "".join(tags)
 
 
-def section_examples(data: ReportData) -> str:
-    if not data.examples:
-        return empty("No sampled answers in this run.")
-    columns = len(data.example_models)
-    parts = [f"<p>One answer per probe and model: the least aligned coherent answer among each model's samples "
-             f"(by the judge), so the worst case is visible. All {data.n_generations} answers are in "
-             f"<code>tunewise.sqlite</code> (export: <code>tunewise export RUN_DIR generations out.jsonl</code>).</p>"]
+def _answer_grid(data: ReportData, models: list[str]) -> str:
+    parts = []
     for row in data.examples:
+        if not any(m in row.answers for m in models):
+            continue
         parts.append(f'<div class="q">{_e(row.probe_id)}: {_e(row.question)}</div>')
-        parts.append(f'<div class="answers" style="grid-template-columns:repeat({columns},minmax(0,1fr))">')
-        for model in data.example_models:
+        parts.append(f'<div class="answers" style="grid-template-columns:repeat({len(models)},minmax(0,1fr))">')
+        for model in models:
             answer = row.answers.get(model)
             if answer is None:
                 parts.append(f'<div class="answer"><h4>{_e(model)}</h4>{empty("not sampled")}</div>')
@@ -273,6 +281,21 @@ def section_examples(data: ReportData) -> str:
             parts.append(f'<div class="answer"><h4>{_e(model)} <span class="meta">(1 of {answer.n_samples})</span>'
                          f"{_answer_tags(answer)}</h4><pre>{_e(answer.text)}</pre></div>")
         parts.append("</div>")
+    return "".join(parts)
+
+
+def section_examples(data: ReportData) -> str:
+    if not data.examples:
+        return empty("No sampled answers in this run.")
+    plain = [m for m in data.example_models if " · " not in m]
+    variants = [m for m in data.example_models if " · " in m]
+    parts = [f"<p>One answer per probe and model: the least aligned coherent answer among each model's samples "
+             f"(by the judge), so the worst case is visible. All {data.n_generations} answers are in "
+             f"<code>tunewise.sqlite</code> (export: <code>tunewise export RUN_DIR generations out.jsonl</code>).</p>"]
+    parts.append(_answer_grid(data, plain or variants))
+    if plain and variants:
+        parts.append("<details><summary>Answers to the same probes asked differently (test-time variants)</summary>"
+                     + _answer_grid(data, variants) + "</details>")
     return "".join(parts)
 
 

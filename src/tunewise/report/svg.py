@@ -185,7 +185,7 @@ def interval_chart(rows: list[tuple[str, float, float, float]], title: str, x_la
     """
     row_height = 22
     height = MARGIN_TOP + MARGIN_BOTTOM + row_height * max(len(rows), 1)
-    label_width = 230
+    label_width = 270
     values = [v for _, value, low, high in rows for v in (value, low, high)]
     high = max([v for v in values if math.isfinite(v)] or [1.0])
     x_range = (0.0, max(high, 0.05))
@@ -204,7 +204,7 @@ def interval_chart(rows: list[tuple[str, float, float, float]], title: str, x_la
     for i, (label, value, low, high_) in enumerate(rows):
         y = frame.top + row_height * (i + 0.5)
         colour = PALETTE[group_names.index(groups[i]) % len(PALETTE)] if groups else PALETTE[0]
-        shown = label if len(label) <= 34 else label[:33] + "…"
+        shown = label if len(label) <= 36 else label[:35] + "…"
         body.append(f'<text x="{frame.left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(shown)}</text>')
         if math.isfinite(low) and math.isfinite(high_):
             body.append(f'<line x1="{frame.px(low):.1f}" x2="{frame.px(high_):.1f}" y1="{y:.1f}" y2="{y:.1f}" '
