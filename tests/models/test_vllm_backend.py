@@ -114,3 +114,11 @@ def test_without_vllm_the_backend_says_how_to_install(tmp_path):
 
     with pytest.raises(ModelLoadError, match="make .venv-vllm"):
         load_backend(save_tiny_model(tmp_path / "model"), backend="vllm")
+
+
+def test_auto_dtype_avoids_emulated_bf16_on_cpu():
+    from tunewise.models.vllm_backend import cpu_has_bf16, resolve_vllm_dtype
+
+    assert resolve_vllm_dtype("auto", on_cpu=False) == "bfloat16"
+    assert resolve_vllm_dtype("float16", on_cpu=True) == "float16"
+    assert resolve_vllm_dtype("auto", on_cpu=True) == ("bfloat16" if cpu_has_bf16() else "float32")
