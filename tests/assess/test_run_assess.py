@@ -53,3 +53,12 @@ def test_cli_prints_table_and_rule(sharp_model_ref, tmp_path):
     bad = runner.invoke(app, ["assess", "--task", "no-such-task", "--model", sharp_model_ref, "--run",
                               str(tmp_path / "bad")])
     assert isinstance(bad.exception, ConfigError)
+
+
+def test_prefix_cache_flag_is_recorded(sharp_model_ref):
+    base = dict(task="units", models=[sharp_model_ref], strategies=["few-shot-2"], n_examples=30, test_size=3,
+                max_tokens=4, finetune=False)
+    with_cache = run_assess(AssessConfig(**base), None).strategies[0]
+    without = run_assess(AssessConfig(**base, prefix_cache=False), None).strategies[0]
+    assert with_cache["prefix_cache"] is True and without["prefix_cache"] is False
+    assert with_cache["accuracy"] == without["accuracy"] and with_cache["prompt_tokens"] == without["prompt_tokens"]

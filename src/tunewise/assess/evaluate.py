@@ -27,6 +27,7 @@ class Generated:
     completions: list[Completion]
     cached_tokens: list[int]  # per chat: prompt tokens shared with every other chat (cacheable)
     wall_s: list[float]  # per chat: its share of the wall time of the call that produced it
+    prefix_cached: bool  # True when our KV prefix cache produced them
 
 
 def _shared_tokens(backend, chats: list[Chat], completions: list[Completion]) -> list[int]:
@@ -50,13 +51,13 @@ def generate_answers(backend, chats: list[Chat], params: SamplingParams, use_pre
     """Greedy answers; through the KV prefix cache on the hf backend when asked (other backends
     cache on their side: vLLM's automatic prefix caching, providers' prompt caches)."""
     start = time.perf_counter()
-    if use_prefix_cache and hasattr(backend, "model") and hasattr(backend, "encode"):
-        result = generate_with_prefix_cache(backend, chats, params)
-        completions = result.completions
+    cached = use_prefix_cache and hasattr(backend, "model") and hasattr(backend, "encode")
+    if cached:
+        completions = generate_with_prefix_cache(backend, chats, params).completions
     else:
         completions = backend.generate(chats, params)
     share = (time.perf_counter() - start) / max(1, len(chats))
-    return Generated(completions, _shared_tokens(backend, chats, completions), [share] * len(chats))
+    return Generated(completions, _shared_tokens(backend, chats, completions), [share] * len(chats), cached)
 
 
 def evaluate_strategy(backend, model: str, strategy: Strategy, task: Task, scorer: Callable[[str, str], float | None],
@@ -84,7 +85,8 @@ def evaluate_strategy(backend, model: str, strategy: Strategy, task: Task, score
             completion.chat_index = i
             row = {"text": completion.text, "prompt_tokens": completion.prompt_tokens,
                    "completion_tokens": completion.completion_tokens,
-                   "meta": {"item": items[i].id, "strategy": strategy.name, "cached_tokens": cached, "wall_s": wall}}
+                   "meta": {"item": items[i].id, "strategy": strategy.name, "cached_tokens": cached, "wall_s": wall,
+                            "prefix_cached": generated.prefix_cached}}
             done[keys[i]] = row
             if store is not None:
                 store.add_generation(keys[i], STAGE, model, chats[i], completion, params.to_dict(), row["meta"])
@@ -100,7 +102,7 @@ def evaluate_strategy(backend, model: str, strategy: Strategy, task: Task, score
             "accuracy": accuracy.accuracy, "ci_low": accuracy.ci_low, "ci_high": accuracy.ci_high, "n": accuracy.n,
             "scorer_failures": sum(s is None for s in scores), "prompt_tokens": prompt_tokens,
             "cached_prompt_tokens": cached_tokens, "generated_tokens": generated_tokens, "wall_s": wall_s,
-            "s_per_query": wall_s / n, "prefix_cache": use_prefix_cache,
+            "s_per_query": wall_s / n, "prefix_cache": all(_meta(r).get("prefix_cached", False) for r in rows),
             "cost_per_1k": cost_per_1k(price, prompt_tokens, cached_tokens, generated_tokens, use_cache=False),
             "cost_per_1k_cached": cost_per_1k(price, prompt_tokens, cached_tokens, generated_tokens, use_cache=True)}
 
