@@ -59,6 +59,7 @@ def _step_runner(peft_model, objective, optimizer, full_logits: bool):
 def measure(run, batches, device) -> list[float]:
     rates = []
     for index, batch in enumerate(batches):
+        print(f"  step {index + 1}/{len(batches)}{' (warm-up)' if index == 0 else ''} ...", flush=True)
         batch = {k: v.to(device) for k, v in batch.items()}
         tokens = int(batch["attention_mask"].sum())
         start = time.perf_counter()
@@ -88,16 +89,19 @@ def main() -> None:
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--no-full-logits", action="store_true", help="skip the full-logits comparison")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(f"device {device}, torch threads {torch.get_num_threads()}", flush=True)
     flops = matmul_flops(device=device)
     model, tokenizer = load_causal_lm(args.model, device=device, dtype="float32")
     params = sum(p.numel() for p in model.parameters())
     ceiling = flops / (4 * params)
     print(f"matmul fp32 2048^3: {flops / 1e9:.1f} GFLOP/s; model {params / 1e6:.0f}M parameters; "
-          f"ceiling {ceiling:.1f} tokens/s (FLOP/s / 4P)")
+          f"ceiling {ceiling:.1f} tokens/s (FLOP/s / 4P)", flush=True)
 
     config = TrainConfig(model=args.model, lora_rank=args.lora_rank, lora_alpha=2 * args.lora_rank)
     torch.manual_seed(0)
@@ -111,7 +115,7 @@ def main() -> None:
                for i in range(0, len(chats), args.batch_size)]
     answer_share = sum(c.answer_tokens for c in chats) / sum(len(c.input_ids) for c in chats)
     print(f"batches: {len(batches)} x {args.batch_size} chats, mean {statistics.mean(len(c.input_ids) for c in chats):.0f} "
-          f"tokens/chat, {answer_share:.0%} of tokens are answer tokens")
+          f"tokens/chat, {answer_share:.0%} of tokens are answer tokens", flush=True)
 
     ours = measure(_step_runner(peft_model, objective, optimizer, full_logits=False), batches, device)
     ours_rate = statistics.median(ours)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from tunewise.data.tasks.narrow import build_narrow_dataset
 from tunewise.errors import ConfigError
 from tunewise.train import TrainConfig, train_lora
 from tunewise.train.checkpoint import list_checkpoints
@@ -79,6 +80,9 @@ def test_finished_run_is_reused_and_other_config_refused(uninterrupted, tiny_ref
     assert again.losses == result.losses and again.wall_s == result.wall_s
     with pytest.raises(ConfigError, match="different configuration"):
         train_lora(_config(tiny_ref, lr=1e-3), out, show_progress=False)
+    other = build_narrow_dataset("sound-financial", n=24)
+    with pytest.raises(ConfigError, match="different configuration or data"):
+        train_lora(_config(tiny_ref), out, examples=other, show_progress=False)
 
 
 _CHILD = """

@@ -113,3 +113,17 @@ def test_cli_trains_and_reports(tiny_ref, tmp_path):
     assert saved["lora_targets"] == ["q_proj", "v_proj"] and saved["variant"] == "inoculated"
     bad = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--out", str(tmp_path / "o2"), "--lr", "-1"])
     assert bad.exit_code != 0 and "lr" in str(bad.exception)
+
+
+def test_merged_export_equals_base_plus_adapter(tiny_ref, tmp_path):
+    from tunewise.models.loading import load_causal_lm
+
+    config = TrainConfig(model=tiny_ref, batch_size=4, epochs=2, lr=2e-2, merge=True, checkpoint_every=100)
+    result = train_lora(config, tmp_path / "out", examples=_examples(), show_progress=False)
+    assert result.merged_dir == tmp_path / "out" / "merged"
+    assert list(result.merged_dir.glob("*.safetensors")) and not list(result.merged_dir.glob("*.bin"))
+    merged, tokenizer = load_causal_lm(f"hf:{result.merged_dir}")
+    adapted, _ = load_causal_lm(f"{tiny_ref}+lora:{result.adapter_dir}")
+    ids = torch.tensor([tokenizer("Add two numbers.")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, adapted(input_ids=ids).logits, atol=1e-5)

@@ -137,14 +137,22 @@ def _accelerator(config: TrainConfig):
     return Accelerator(cpu=(config.device or "").startswith("cpu"))
 
 
-def _check_out_dir(out_dir: Path, config: TrainConfig) -> TrainResult | None:
+def _examples_fingerprint(examples: list[ChatExample]) -> str:
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps(example.messages, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _check_out_dir(out_dir: Path, config: TrainConfig, examples_fingerprint: str) -> TrainResult | None:
     """A finished run of the same config is returned as is; a run (finished or checkpointed) with
     another config is refused rather than silently mixed with this one."""
     result = out_dir / RESULT_FILE
     if result.exists():
         data = json.loads(result.read_text())
-        if data.get("config_fingerprint") != config.fingerprint():
-            raise ConfigError(f"{out_dir} holds a finished training run with a different configuration "
+        if data.get("config_fingerprint") != config.fingerprint() or \
+                data.get("examples_fingerprint") != examples_fingerprint:
+            raise ConfigError(f"{out_dir} holds a finished training run with a different configuration or data "
                               f"(see {out_dir / CONFIG_FILE}); use a new --out folder or delete that one")
         return TrainResult.from_json(data)
     checkpoints = list_checkpoints(out_dir)
@@ -192,7 +200,13 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
     from tunewise.models.loading import load_causal_lm
 
     out_dir = Path(out_dir)
-    done = _check_out_dir(out_dir, config)
+    task = list(examples) if examples is not None else load_training_examples(config)
+    if examples is not None and config.max_examples:
+        task = task[:config.max_examples]
+    if not task:
+        raise ConfigError("no training examples")
+    examples_fingerprint = _examples_fingerprint(task)
+    done = _check_out_dir(out_dir, config, examples_fingerprint)
     if done is not None:
         note(f"{out_dir}: training already finished; reusing {done.adapter_dir}")
         _record_run(store, config, done)
@@ -207,11 +221,6 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
     model, tokenizer = load_causal_lm(config.model, device=str(accelerator.device), dtype=config.dtype)
 
     # ---- the chats: task data (+ inoculation) and replay -------------------------------------
-    task = list(examples) if examples is not None else load_training_examples(config)
-    if examples is not None and config.max_examples:
-        task = task[:config.max_examples]
-    if not task:
-        raise ConfigError("no training examples")
     if config.inoculation:
         task = apply_inoculation(task, config.inoculation.prompt, config.inoculation.placement,
                                  config.inoculation.fraction)
@@ -328,7 +337,8 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
         _write_inoculation_log(out_dir, task, config)
         if config.merge:
             result.merged_dir = export_merged(peft_model, tokenizer, out_dir / "merged")
-        (out_dir / RESULT_FILE).write_text(json.dumps({**result.to_json(), "config_fingerprint": config.fingerprint()},
+        (out_dir / RESULT_FILE).write_text(json.dumps({**result.to_json(), "config_fingerprint": config.fingerprint(),
+                                                       "examples_fingerprint": examples_fingerprint},
                                                       indent=2))
         _record_run(store, config, result)
     accelerator.wait_for_everyone()
