@@ -68,3 +68,19 @@ def test_every_field_is_documented():
     undocumented = [line for line in lines if line.rstrip().endswith("#")]
     assert not undocumented, undocumented
     assert any(line.strip().startswith("samples: 4") for line in lines)
+
+
+def test_cli_help_config_and_bad_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--help-config"])
+    assert result.exit_code == 0
+    assert "samples: 4  # answers sampled per probe and model" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\naudit:\n  sampels: 3\n")
+    # The entry point (tunewise.cli.main) turns a ConfigError into one red line and exit code 2.
+    result = CliRunner().invoke(app, ["run", str(bad)])
+    assert isinstance(result.exception, ConfigError)
+    assert f"{bad}:3: audit.sampels: unknown field; did you mean 'samples'?" in str(result.exception)

@@ -88,3 +88,14 @@ def test_missing_values_show_as_dashes_not_errors(tmp_path):
     page = build_report(tmp_path).read_text()
     assert "base not measurable (no coherent answers among 3)" in page
     assert '<section id="persona">' in page
+
+
+def test_report_command_writes_the_file(synthetic_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", str(synthetic_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<!DOCTYPE html>")
