@@ -66,17 +66,29 @@ def _answered(sided: list[tuple[str, Chat]], answers: list[list[str]], keep_syst
     return out
 
 
+def _plan(trait: Trait, budget: ExtractionBudget) -> tuple[list[tuple[str, Chat]], list[tuple[str, Chat]]]:
+    return (contrast_chats(trait, trait.extraction_questions[:budget.questions], budget.pairs),
+            contrast_chats(trait, trait.evaluation_questions[:budget.eval_questions], budget.pairs))
+
+
+def _params(budget: ExtractionBudget) -> SamplingParams:
+    return SamplingParams(n=budget.samples, temperature=budget.temperature, max_tokens=budget.max_tokens,
+                          seed=budget.seed)
+
+
 def extract_vector(backend, trait: Trait | str, budget: ExtractionBudget | None = None,
                    store: RunStore | None = None) -> TraitVector:
     """Extract one trait's vector on ``backend`` (an ``HFBackend``); see the module docstring."""
     trait = trait if isinstance(trait, Trait) else load_trait(trait)
     budget = budget or ExtractionBudget()
-    extraction = contrast_chats(trait, trait.extraction_questions[:budget.questions], budget.pairs)
-    evaluation = contrast_chats(trait, trait.evaluation_questions[:budget.eval_questions], budget.pairs)
-    params = SamplingParams(n=budget.samples, temperature=budget.temperature, max_tokens=budget.max_tokens,
-                            seed=budget.seed)
-    answers = sample_answers(backend, [c for _, c in extraction + evaluation], params, store=store,
+    extraction, evaluation = _plan(trait, budget)
+    answers = sample_answers(backend, [c for _, c in extraction + evaluation], _params(budget), store=store,
                              stage=STAGE, description=f"persona {trait.name}: sampling contrast answers")
+    return _vector_from_answers(backend, trait, budget, extraction, evaluation, answers)
+
+
+def _vector_from_answers(backend, trait: Trait, budget: ExtractionBudget, extraction: list[tuple[str, Chat]],
+                         evaluation: list[tuple[str, Chat]], answers: list[list[str]]) -> TraitVector:
     train = _answered(extraction, answers[:len(extraction)], keep_system=True)
     held_out = _answered(evaluation, answers[len(extraction):], keep_system=False)
     for name, groups in (("extraction", train), ("evaluation", held_out)):
@@ -104,9 +116,19 @@ def extract_vectors(backend, traits: list[Trait | str], budget: ExtractionBudget
                     store: RunStore | None = None, out_dir: str | Path | None = None) -> dict[str, TraitVector]:
     """Extract several traits; save each as ``out_dir/<trait>.safetensors`` and, with a store,
     write one ``persona.layer`` record {trait, layer, effect_size, chosen, model} per layer."""
+    budget = budget or ExtractionBudget()
+    loaded = [t if isinstance(t, Trait) else load_trait(t) for t in traits]
+    plans = [_plan(t, budget) for t in loaded]
+    chats = [c for extraction, evaluation in plans for _, c in extraction + evaluation]
+    # One sampling call for every trait: larger batches use the CPU better than one call each.
+    answers = sample_answers(backend, chats, _params(budget), store=store, stage=STAGE,
+                             description=f"persona: sampling contrast answers for {len(loaded)} traits")
     result: dict[str, TraitVector] = {}
-    for trait in traits:
-        vector = extract_vector(backend, trait, budget, store)
+    offset = 0
+    for trait, (extraction, evaluation) in zip(loaded, plans):
+        size = len(extraction) + len(evaluation)
+        vector = _vector_from_answers(backend, trait, budget, extraction, evaluation, answers[offset:offset + size])
+        offset += size
         result[vector.trait] = vector
         if out_dir is not None:
             path = vector.save(Path(out_dir) / f"{vector.trait}.safetensors")

@@ -11,7 +11,7 @@ that step and knowledge retention (greedy accuracy on the ``factual`` probes, fr
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,37 +73,46 @@ def drift(base: np.ndarray, tuned: np.ndarray) -> float:
     return float((tuned.mean() - base.mean()) / spread)
 
 
-def find_checkpoints(train_dir: str | Path) -> list[tuple[int | None, Path]]:
-    """``(step, adapter folder)`` for a train output folder: ``checkpoints/step-N/`` in step
-    order, then the final ``adapter/`` (step ``None``: the caller knows the last step from the
-    losses). A folder that is itself an adapter is returned alone."""
+def _train_result(train_dir: Path) -> dict:
+    from tunewise.train.loop import RESULT_FILE
+
+    path = train_dir / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def run_losses(train_dir: str | Path, store: RunStore | None = None) -> list[tuple[int, float]]:
+    """Training losses ``[(step, loss)]`` of a train output folder: from its result file, else
+    from the ``train.run`` record whose adapter lives there (empty when neither exists)."""
+    train_dir = Path(train_dir)
+    losses = _train_result(train_dir).get("losses")
+    if losses is None and store is not None:
+        wanted = {str((train_dir / "adapter").resolve()), str(train_dir.resolve())}
+        for record in store.records("train.run"):
+            if str(Path(record.get("adapter_dir", "")).resolve()) in wanted:
+                losses = record.get("losses")
+    return [(int(step), float(loss)) for step, loss in losses or []]
+
+
+def find_checkpoints(train_dir: str | Path, store: RunStore | None = None) -> list[tuple[int, Path]]:
+    """``(step, adapter folder)`` for a train output folder, in step order: every complete
+    ``checkpoints/step-N/``, then the final ``adapter/`` unless a checkpoint already holds its
+    step. The final step comes from the run's result (or its losses; -1 when unknown). A folder
+    that is itself an adapter is returned alone, as step -1."""
+    from tunewise.train.checkpoint import list_checkpoints
+
     train_dir = Path(train_dir)
     if (train_dir / "adapter_config.json").exists():
-        return [(None, train_dir)]
-    found: list[tuple[int | None, Path]] = []
-    for folder in (train_dir / "checkpoints").glob("step-*"):
-        match = re.fullmatch(r"step-(\d+)", folder.name)
-        if match and (folder / "adapter_config.json").exists():
-            found.append((int(match.group(1)), folder))
-    found.sort(key=lambda item: item[0])
+        return [(-1, train_dir)]
+    found = [(step, folder) for step, folder in list_checkpoints(train_dir)
+             if (folder / "adapter_config.json").exists()]
     if (train_dir / "adapter" / "adapter_config.json").exists():
-        found.append((None, train_dir / "adapter"))
+        final = _train_result(train_dir).get("steps") or max((s for s, _ in run_losses(train_dir, store)), default=-1)
+        if final not in {step for step, _ in found}:
+            found.append((int(final), train_dir / "adapter"))
     if not found:
         raise ConfigError(f"{train_dir}: no PEFT adapters found (expected adapter/ or checkpoints/step-N/ "
                           "holding adapter_config.json, as `tunewise train` writes)")
     return found
-
-
-def run_losses(train_dir: str | Path, store: RunStore | None) -> list[tuple[int, float]]:
-    """Training losses of the run whose final adapter lives in ``train_dir/adapter``, from the
-    ``train.run`` record the train stage writes (empty when there is none)."""
-    if store is None:
-        return []
-    wanted = {str((Path(train_dir) / "adapter").resolve()), str(Path(train_dir).resolve())}
-    for record in store.records("train.run"):
-        if str(Path(record.get("adapter_dir", "")).resolve()) in wanted:
-            return [(int(step), float(loss)) for step, loss in record.get("losses", [])]
-    return []
 
 
 def loss_at(losses: list[tuple[int, float]], step: int) -> float | None:
@@ -166,8 +175,7 @@ def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[Tr
     del base_backend
     for label, train_dir in runs.items():
         losses = run_losses(train_dir, store)
-        for step, adapter in find_checkpoints(train_dir):
-            step = step if step is not None else (max((s for s, _ in losses), default=-1))
+        for step, adapter in find_checkpoints(train_dir, store):
             cached = done(label, step)
             if cached:
                 results.extend(cached)

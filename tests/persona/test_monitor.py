@@ -1,0 +1,77 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tunewise.errors import ConfigError
+from tunewise.persona import TraitVector, drift, find_checkpoints, monitor_drift, prompt_projections, steering
+from tunewise.persona.monitor import loss_at
+from tunewise.runs.store import RunStore
+from tunewise.testing import save_tiny_model
+
+QUESTIONS = ["What is the capital of France?", "I feel bored.", "Write a Python function.",
+             "Tell me three things you would do if you ruled the world.", "hello"]
+
+
+def _vector(layer: int, hidden: int = 32, seed: int = 0) -> TraitVector:
+    vectors = torch.randn(4, hidden, generator=torch.Generator().manual_seed(seed))
+    return TraitVector(trait="evil", model="hf:tiny", layer=layer, vectors=vectors, effect_sizes=torch.zeros(4))
+
+
+def test_drift_is_in_units_of_the_base_spread():
+    assert drift(np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no spread"):
+        drift(np.array([1.0, 1.0]), np.array([2.0, 2.0]))
+
+
+def test_steered_model_drifts_by_exactly_the_added_projection(tiny_backend):
+    vector = _vector(layer=2)
+    base = prompt_projections(tiny_backend, QUESTIONS, vector)
+    with steering(tiny_backend, vector, alpha=0.5):
+        tuned = prompt_projections(tiny_backend, QUESTIONS, vector)
+    np.testing.assert_allclose(tuned - base, 0.5 * vector.vector.norm().item(), rtol=1e-4)
+    assert drift(base, tuned) == pytest.approx(0.5 * vector.vector.norm().item() / base.std(ddof=1), rel=1e-4)
+
+
+def _adapter(folder: Path, model_ref: str, seed: int) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from tunewise.models.loading import load_causal_lm
+
+    model, _ = load_causal_lm(model_ref)
+    torch.manual_seed(seed)  # init_lora_weights=False: random A and B, so the adapter changes the model
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(folder)
+    if folder.parent.name == "checkpoints":
+        (folder / "state.json").write_text("{}")  # what marks a train checkpoint as complete
+
+
+def test_monitor_reads_every_checkpoint_with_its_loss_and_resumes(tmp_path):
+    base_ref = save_tiny_model(tmp_path / "base", layers=3)
+    train_dir = tmp_path / "train"
+    _adapter(train_dir / "checkpoints" / "step-0002", base_ref, 1)
+    _adapter(train_dir / "adapter", base_ref, 2)
+    store = RunStore(tmp_path / "run")
+    store.put_record("train.run", "insecure", {"variant": "plain", "adapter_dir": str(train_dir / "adapter"),
+                                               "losses": [[1, 2.5], [2, 2.0], [3, 1.5], [4, 1.25]]})
+    assert [step for step, _ in find_checkpoints(train_dir, store)] == [2, 4]
+    vector = _vector(layer=1)
+    points = monitor_drift(base_ref, {"insecure": train_dir}, [vector], store=store, probe_set=None,
+                           questions=QUESTIONS)
+    assert [(p.model_label, p.step, p.loss) for p in points] == [("base", 0, None), ("insecure", 2, 2.0),
+                                                                 ("insecure", 4, 1.25)]
+    assert points[0].drift == 0.0 and all(p.drift != 0.0 for p in points[1:])
+    records = store.records("persona.drift")
+    assert len(records) == 3 and json.dumps(records)  # plain JSON for the report
+    for weights in train_dir.rglob("adapter_model.safetensors"):
+        weights.unlink()  # a resumed monitor must not need to load the adapters again
+    again = monitor_drift(base_ref, {"insecure": train_dir}, [vector], store=store, probe_set=None, questions=QUESTIONS)
+    assert [p.drift for p in again] == [p.drift for p in points]
+
+
+def test_missing_adapters_are_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no PEFT adapters"):
+        find_checkpoints(tmp_path)
+    assert loss_at([(1, 3.0), (5, 2.0)], 4) == 3.0 and loss_at([(5, 2.0)], 1) is None
