@@ -396,6 +396,8 @@ def section_provenance(data: ReportData, versions: dict[str, str]) -> str:
     stage_rows = []
     events = {str(e.get("stage")): e for e in data.stage_events}
     for stage, done in data.stages_done.items():
+        if stage == "report":
+            continue  # this page
         event = events.get(stage, {})
         stage_rows.append([stage, event.get("status") or ("done" if done else "not run"), event.get("reason", ""),
                            num(event.get("wall_s"))])
