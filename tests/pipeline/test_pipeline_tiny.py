@@ -107,6 +107,11 @@ def test_rerun_skips_finished_stages_and_from_redoes(tiny_run):
     redo = run_experiment(config, run_dir=first.run_dir, from_stage="gate")
     assert {o.stage: o.status for o in redo.outcomes}["gate"] == "done"
     assert {o.stage: o.status for o in redo.outcomes}["audit"] == "skipped"
+    # Changing a stage's settings re-runs that stage (and only the stages that depend on them).
+    changed = config.model_copy(deep=True)
+    changed.gate.target_false_reject_rate = 0.05
+    status = {o.stage: o.status for o in run_experiment(changed, run_dir=first.run_dir).outcomes}
+    assert status["gate"] == "done" and status["audit"] == "skipped" and status["train"] == "skipped"
 
 
 def test_unknown_from_stage_is_a_clear_error(tiny_run):

@@ -277,6 +277,18 @@ class Pipeline:
         return PipelineResult(self.run_dir, outcomes, report if report.exists() else None,
                               time.perf_counter() - started)
 
+    # Which config sections each stage's results depend on: a change there re-runs the stage.
+    DEPENDS_ON = {"assess": ("assess",), "train": ("task", "train"), "audit": ("task", "train", "audit"),
+                  "persona": ("task", "train", "persona"), "gate": ("task", "gate"), "report": ()}
+
+    def stage_fingerprint(self, stage: str) -> str:
+        """A key of everything the stage's results depend on (model, seed and its sections)."""
+        from tunewise.runs.store import make_key
+
+        dumped = self.config.model_dump(mode="json")
+        return make_key(stage, dumped["model"], dumped["backend"], dumped["seed"],
+                        {name: dumped[name] for name in self.DEPENDS_ON[stage]})
+
     def raise_for_failures(self, result: PipelineResult) -> None:
         """Raise a TunewiseError naming the failed stages (after they were recorded and reported)."""
         if not self.failures:
@@ -295,9 +307,13 @@ class Pipeline:
             outcome = StageOutcome(stage, "disabled", f"{stage}.enabled is false in the experiment")
             self.store.put_record("pipeline.stage", stage, outcome.record())
             return outcome
+        fingerprint = self.stage_fingerprint(stage)
         if stage != "report" and self.store.stage_done(stage_marker(stage)):
-            note(f"{header}: already done (use --from {stage} to redo)")
-            return StageOutcome(stage, "skipped", "already done")
+            previous = (self.store.stage_info(stage_marker(stage)) or {}).get("fingerprint")
+            if previous == fingerprint:
+                note(f"{header}: already done (use --from {stage} to redo)")
+                return StageOutcome(stage, "skipped", "already done")
+            note(f"{header}: the experiment's settings for this stage changed since it ran; running it again")
         console.rule(header)
         started = time.perf_counter()
         try:
@@ -317,7 +333,7 @@ class Pipeline:
         status = "skipped" if info.get("skipped") else "done"
         outcome = StageOutcome(stage, status, str(info.get("skipped", "")), wall, info)
         self.store.put_record("pipeline.stage", stage, outcome.record())
-        self.store.mark_stage_done(stage_marker(stage), {"wall_s": wall, **info})
+        self.store.mark_stage_done(stage_marker(stage), {"wall_s": wall, "fingerprint": fingerprint, **info})
         note(f"{header}: {status} in {wall:.0f} s")
         return outcome
 
