@@ -185,8 +185,10 @@ def section_assess(data: ReportData) -> str:
                                 "accuracy", markers=True))
     if data.recommendation:
         rec = data.recommendation
-        parts.append(f"<p>Recommendation: <b>{_e(rec.get('decision'))}</b> (margin {num(rec.get('margin'))}). "
-                     f"{_e(rec.get('sentence'))}</p>")
+        parts.append(f"<p>Recommendation: <b>{_e(rec.get('decision'))}</b> (decision margin {num(rec.get('margin'))} "
+                     f"accuracy points). {_e(rec.get('sentence'))}</p>")
+        if rec.get("rule"):
+            parts.append(f'<p class="meta">Rule: {_e(rec.get("rule"))}</p>')
     return "".join(parts)
 
 
