@@ -84,3 +84,20 @@ def test_cli_help_config_and_bad_file(tmp_path):
     result = CliRunner().invoke(app, ["run", str(bad)])
     assert isinstance(result.exception, ConfigError)
     assert f"{bad}:3: audit.sampels: unknown field; did you mean 'samples'?" in str(result.exception)
+
+
+def test_api_models_make_weight_stages_not_available(tmp_path):
+    # An openai: model has no local weights: train and persona say so instead of failing later;
+    # the report still says what was and was not run.
+    from tunewise.pipeline import Pipeline
+
+    config = parse_experiment("name: api\nmodel: openai:m@http://127.0.0.1:9/v1\naudit: {enabled: false}\n"
+                              "gate: {enabled: false}\n", "api.yaml")
+    result = Pipeline(config, tmp_path / "run").run()
+    status = {o.stage: (o.status, o.reason) for o in result.outcomes}
+    assert status["train"][0] == "not available" and "needs the model's weights" in status["train"][1]
+    assert status["persona"][0] == "not available"
+    assert status["audit"] == ("disabled", "audit.enabled is false in the experiment")
+    assert status["report"][0] == "done"
+    page = result.report_path.read_text()
+    assert "not available" in page and "needs the model&#x27;s weights" in page

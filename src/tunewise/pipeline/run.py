@@ -106,6 +106,12 @@ class Pipeline:
                 self._examples = build(task.dataset, n=task.n_examples, seed=self.config.seed)
         return self._examples
 
+    def require_local_weights(self, what: str) -> None:
+        """Training and activation reading need the weights in this process, not behind an API."""
+        if self.config.model.startswith("openai:"):
+            raise StageUnavailable(f"{what} needs the model's weights (a packaged: or hf: reference); "
+                                   f"{self.config.model} is served over HTTP")
+
     def adapters_dir(self, variant: str) -> Path:
         return self.run_dir / "adapters" / variant
 
@@ -130,6 +136,7 @@ class Pipeline:
     def stage_train(self) -> dict:
         train_lora, InoculationConfig, TrainConfig = _require("tunewise.train", "train_lora", "InoculationConfig",
                                                               "TrainConfig")
+        self.require_local_weights("training")
         if self.config.train.when == "recommended":
             recommendation = next(iter(self.store.records("assess.recommendation")[-1:]), None)
             if recommendation and recommendation.get("decision") == "prompting":
@@ -176,6 +183,7 @@ class Pipeline:
             "tunewise.persona", "extract_vectors", "monitor_drift", "screen_examples", "ExtractionBudget")
         from tunewise.models.hf import HFBackend
 
+        self.require_local_weights("persona vectors (hidden states)")
         persona = self.config.persona
         budget = ExtractionBudget(pairs=persona.pairs, questions=persona.questions,
                                   eval_questions=persona.eval_questions, samples=persona.samples,
