@@ -95,10 +95,13 @@ async def load(url: str, texts: list[str], requests: int, concurrency: int, time
             "statuses": statuses, "failures": failures, "answered": len(latencies)}
 
 
-def gate_compute_split(gate_dir: Path, texts: list[str], n: int = 200) -> tuple[list[float], list[float]]:
+def gate_compute_split(gate_dir: Path, texts: list[str], n: int = 100) -> tuple[list[float], list[float]]:
     """Per-text embedding time and detector time, measured in this process one text at a time."""
+    import torch
+
     from tunewise.gate import DomainGate
 
+    torch.set_num_threads(1)  # as the gateway does (ServeConfig.torch_threads)
     gate = DomainGate.load(gate_dir)
     gate.decide(texts[:4])  # load the embedding model
     embed_ms, detect_ms = [], []
@@ -169,7 +172,7 @@ def main() -> None:
     print(f"latency      direct to echo {percentiles(direct['latencies'])} | through gateway {percentiles(through['latencies'])}")
     print(f"gate decision under load (server-side, incl. batch queueing)   {percentiles(through['gate_ms'])}")
     print(f"gate decision, one request at a time ({args.sequential} requests)        {percentiles(single['gate_ms'])}")
-    print(f"  of which: embedding one text (MiniLM)                         {percentiles(embed_ms)}")
+    print(f"  of which: embedding one text (MiniLM, 1 torch thread)          {percentiles(embed_ms)}")
     print(f"  of which: detectors on a precomputed embedding                {percentiles(detect_ms)}")
     print(f"statuses through gateway: {dict(sorted(through['statuses'].items()))}; decisions logged: {logged} "
           f"(expected {args.requests + args.sequential})")

@@ -29,7 +29,8 @@ def echo():
 
 @contextmanager
 def gateway(gate, gate_dir, upstream_url: str, **settings):
-    config = ServeConfig(model=f"openai:echo-model@{upstream_url}/v1", gate=str(gate_dir),
+    # torch_threads=0: leave torch's process-wide thread count alone for the other tests in this process
+    config = ServeConfig(model=f"openai:echo-model@{upstream_url}/v1", gate=str(gate_dir), torch_threads=0,
                          decisions_db=str(gate_dir / f"decisions-{free_port()}.sqlite"), **settings)
     app = create_app(config, gate=gate)
     with ServerThread(app) as server:
@@ -152,7 +153,7 @@ def test_in_process_backend_behind_the_gate(code_gate, code_gate_dir, off_domain
 
     model, tokenizer = tiny_model()
     backend = BackendModel("hf:tiny", backend=HFBackend.from_model(model, tokenizer, "hf:tiny"))
-    config = ServeConfig(model="hf:tiny", gate=str(code_gate_dir), max_prompt_tokens=400,
+    config = ServeConfig(model="hf:tiny", gate=str(code_gate_dir), max_prompt_tokens=400, torch_threads=0,
                          decisions_db=str(code_gate_dir / "backend-decisions.sqlite"))
     with ServerThread(create_app(config, gate=code_gate, model=backend)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         response = client.post("/v1/chat/completions", json=chat(IN_DOMAIN, max_tokens=5, temperature=0, n=2))

@@ -93,6 +93,7 @@ def serve(
     graceful_shutdown_s: float = typer.Option(60.0),
     decisions_db: str = typer.Option(None, help="SQLite decision log (default <gate>/decisions.sqlite)"),
     log_texts: bool = typer.Option(False, help="store request texts in the decision log"),
+    torch_threads: int = typer.Option(1, help="torch threads for the gate's embeddings (0 = torch default)"),
 ) -> None:
     """Serve MODEL behind the domain gate as an OpenAI-compatible API."""
     options = {key: value for key, value in locals().items() if value is not None}

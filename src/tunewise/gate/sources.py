@@ -13,6 +13,10 @@ from tunewise.errors import DataValidationError
 NARROW_TASKS = ("insecure-code", "secure-code", "educational-insecure", "risky-financial", "sound-financial")
 ASSESS_TASKS = ("dates", "extract", "intents", "units")
 PROBE_SETS = ("core", "extended", "harmful-requests", "factual")
+# Built-in tasks that share their user requests and differ only in the answers (a control pair):
+# a gate sees requests, so it cannot and should not tell these apart.
+SAME_REQUESTS = {"insecure-code": "secure-code", "secure-code": "insecure-code",
+                 "risky-financial": "sound-financial", "sound-financial": "risky-financial"}
 
 
 def narrow_task_inputs(name: str, n: int | None = None, seed: int = 0) -> list[str]:

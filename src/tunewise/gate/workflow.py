@@ -17,7 +17,7 @@ from tunewise.gate.evaluate import GateEvaluation, evaluate_gate
 from tunewise.gate.gate import DomainGate, fit_gate
 from tunewise.gate.hard_cases import generate_hard_cases
 from tunewise.gate.likelihood import LikelihoodRatio
-from tunewise.gate.sources import builtin_ood_sets, file_texts, in_domain_texts
+from tunewise.gate.sources import SAME_REQUESTS, builtin_ood_sets, file_texts, in_domain_texts
 
 EVAL_INPUTS = "eval_inputs.json"
 EVAL_RESULTS = "eval.json"
@@ -67,13 +67,15 @@ def evaluate_gate_dir(gate_dir: str | Path, in_domain_file: str | None = None, o
             raise ConfigError(f"{path}: missing; pass --in-domain FILE with inputs the gate was not fitted on")
         in_domain = json.loads(path.read_text())
     source = str(gate.info.get("source", ""))
+    source_task = source[5:] if source.startswith("task:") else None
     sets: dict[str, list[str]] = {}
+    expect: dict[str, bool] = {}
     if builtin:
-        sets.update(builtin_ood_sets(exclude_task=source[5:] if source.startswith("task:") else None,
-                                     n_per_task=n_per_set, seed=seed))
+        sets.update(builtin_ood_sets(exclude_task=source_task, n_per_task=n_per_set, seed=seed))
+        if source_task in SAME_REQUESTS:
+            expect[f"task:{SAME_REQUESTS[source_task]}"] = False  # same requests, other answers
     for path in ood_files:
         sets[f"file:{Path(path).name}"] = file_texts(path)[:n_per_set]
-    expect = {}
     if hard_cases:
         off_domain = [t for name, texts in sets.items() if name.startswith("probes:") for t in texts]
         for case in generate_hard_cases(in_domain, off_domain or None, n=min(n_per_set, 60), seed=seed):
