@@ -60,7 +60,7 @@ def test_monitor_reads_every_checkpoint_with_its_loss_and_resumes(tmp_path):
     vector = _vector(layer=1)
     points = monitor_drift(base_ref, {"insecure": train_dir}, [vector], store=store, probe_set=None,
                            questions=QUESTIONS)
-    assert [(p.model_label, p.step, p.loss) for p in points] == [("base", 0, None), ("insecure", 2, 2.0),
+    assert [(p.model_label, p.step, p.loss) for p in points] == [("insecure", 0, None), ("insecure", 2, 2.0),
                                                                  ("insecure", 4, 1.25)]
     assert points[0].drift == 0.0 and all(p.drift != 0.0 for p in points[1:])
     records = store.records("persona.drift")

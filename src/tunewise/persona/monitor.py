@@ -12,7 +12,7 @@ that step and knowledge retention (greedy accuracy on the ``factual`` probes, fr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +136,10 @@ def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[Tr
     """Drift of every checkpoint of every run along every vector, with loss and knowledge.
 
     ``runs`` maps a label (``insecure-code``) to a train output folder or an adapter folder.
-    The base model is the step-0 point of every run (``model_label`` ``base``). With a store,
-    each point is a ``persona.drift`` record, and checkpoints already recorded are not re-read,
-    so an interrupted monitor resumes. ``probe_set=None`` skips knowledge retention."""
+    The base model is measured once and is step 0 of every run's curve (``model_label`` ``base``
+    when ``runs`` is empty). With a store, each point is a ``persona.drift`` record, and points
+    already recorded are not measured again, so an interrupted monitor resumes.
+    ``probe_set=None`` skips knowledge retention."""
     from tunewise.models.hf import HFBackend
 
     options = backend_options or {}
@@ -165,13 +166,24 @@ def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[Tr
                                layer=vector.layer, mean_projection=float(np.mean(tuned)),
                                base_mean_projection=float(np.mean(base)), base_std_projection=float(np.std(base, ddof=1)))
             points.append(point)
-            if store is not None:
-                store.put_record("persona.drift", f"{label}|{vector.trait}|{step}", point.to_dict())
         return points
+
+    def record(points: list[DriftPoint]) -> None:
+        for point in points if store is not None else []:
+            store.put_record("persona.drift", f"{point.model_label}|{point.trait}|{point.step}", point.to_dict())
 
     base_backend = HFBackend(base_model, **options)
     base_projections = {v.trait: prompt_projections(base_backend, prompts[v.trait], v) for v in vectors}
-    results = done(BASE_LABEL, 0) or measure(base_backend, BASE_LABEL, 0, None)
+    base_points = None
+    results: list[DriftPoint] = []
+    for label in runs or [BASE_LABEL]:
+        points = done(label, 0)
+        if points is None:
+            base_points = base_points or measure(base_backend, BASE_LABEL, 0, None)
+            points = [replace(p, model_label=label, loss=loss_at(run_losses(runs[label], store), 0) if runs else None)
+                      for p in base_points]
+            record(points)
+        results.extend(points)
     del base_backend
     for label, train_dir in runs.items():
         losses = run_losses(train_dir, store)
@@ -182,6 +194,8 @@ def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[Tr
                 continue
             note(f"persona monitor: {label} step {step} ({adapter})")
             backend = HFBackend(f"{base_model}+lora:{adapter}", **options)
-            results.extend(measure(backend, label, step, loss_at(losses, step)))
+            points = measure(backend, label, step, loss_at(losses, step))
+            record(points)
+            results.extend(points)
             del backend
     return results
