@@ -44,7 +44,7 @@ $(VLLM_STAMP): pyproject.toml
 $(VENV)-vllm: $(VLLM_STAMP)
 
 test: setup $(VENV)-vllm
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 bench: setup $(VENV)-vllm
 	$(BIN)/python benchmarks/sampling.py
