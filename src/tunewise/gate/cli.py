@@ -99,6 +99,14 @@ def serve(
     options = {key: value for key, value in locals().items() if value is not None}
     from tunewise.gate.server import ServeConfig, serve as run_server
 
-    config = ServeConfig(**options)
+    from pydantic import ValidationError
+
+    from tunewise.errors import ConfigError
+
+    try:
+        config = ServeConfig(**options)
+    except ValidationError as exc:
+        raise ConfigError("tunewise serve: " + "; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                                                        for e in exc.errors())) from exc
     note(f"serving {model} behind gate {gate} on http://{host}:{port}/v1 (refusal: {refusal})")
     run_server(config)
