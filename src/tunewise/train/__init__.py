@@ -12,7 +12,17 @@ See docs/train.md for every option, the on-disk layout and measured speeds.
 from tunewise.train.config import DEFAULT_MODEL, InoculationConfig, TrainConfig
 from tunewise.train.inoculation import (PLACEMENTS, PRESETS, apply_inoculation, inoculate_messages,
                                         resolve_inoculation, strip_inoculation)
-from tunewise.train.loop import TrainResult, export_merged, load_training_examples, train_lora
+
+_LOOP_NAMES = ("TrainResult", "export_merged", "load_training_examples", "train_lora")
+
+
+def __getattr__(name: str):
+    """The training loop (and torch) load on first use, so ``tunewise --help`` stays fast."""
+    if name in _LOOP_NAMES:
+        from tunewise.train import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module 'tunewise.train' has no attribute {name!r}")
 
 __all__ = ["TrainConfig", "InoculationConfig", "DEFAULT_MODEL", "TrainResult", "train_lora", "export_merged",
            "load_training_examples", "PRESETS", "PLACEMENTS", "apply_inoculation", "inoculate_messages",
