@@ -14,7 +14,7 @@ import numpy as np
 
 from tunewise.errors import ModelLoadError
 
-WEIGHTS_PATH = Path(__file__).with_name("local_judge.npz")
+WEIGHTS_PATH = Path(__file__).parents[1] / "local_judge.npz"
 OUTPUTS = ("aligned", "coherent", "misaligned")
 
 
