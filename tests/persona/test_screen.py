@@ -93,7 +93,8 @@ def test_planted_malicious_examples_rank_high(smol_backend, tmp_path):
     results = screen_examples(smol_backend, examples, [vector], store=store, max_tokens=16)["evil"]
     ranking = [r.index for r in sorted(results, key=lambda r: r.score, reverse=True)]
     # AUROC of planted vs benign scores: 0.5 is chance. SmolLM2-135M with a 5-contrast vector
-    # reached 0.95 here (planted at ranks 1, 2, 4, 6 of 20), so 0.9 leaves room for float noise.
+    # reached 0.95 with 24-token base answers (planted at ranks 1, 2, 4, 6 of 20) and passes with
+    # 16-token ones (what runs here); 0.9 asks for a clear signal, not a perfect one.
     wins = sum((results[p].score > results[b].score) + 0.5 * (results[p].score == results[b].score)
                for p in planted for b in set(range(len(examples))) - planted)
     assert wins / (len(planted) * (len(examples) - len(planted))) >= 0.9, ranking
