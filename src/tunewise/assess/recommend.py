@@ -49,10 +49,12 @@ def recommend(prompting_rows: list[dict], finetune_row: dict | None, margin_poin
     gap = 100 * (finetune_row["accuracy"] - best["accuracy"])
     overlap = best["ci_high"] >= finetune_row["ci_low"] and finetune_row["ci_high"] >= best["ci_low"]
     if gap <= margin_points or overlap:
-        why = (f"within {margin_points:g} points" if gap <= margin_points
-               else f"{gap:.1f} points behind but the 95% intervals overlap")
-        sentence = (f"Prompting: the best prompting strategy ({_label(best)}) is {why} of the fine-tune "
-                    f"({_label(finetune_row)}).")
+        if gap <= margin_points:
+            sentence = (f"Prompting: the best prompting strategy ({_label(best)}) is within {margin_points:g} points "
+                        f"of the fine-tune ({_label(finetune_row)}).")
+        else:
+            sentence = (f"Prompting: the best prompting strategy ({_label(best)}) is {gap:.1f} points behind the "
+                        f"fine-tune ({_label(finetune_row)}), but their 95% intervals overlap.")
         return Recommendation("prompting", sentence, margin_points, best, finetune_row, rule)
     sentence = (f"Fine-tune: it ({_label(finetune_row)}) beats the best prompting strategy ({_label(best)}) by "
                 f"{gap:.1f} points with non-overlapping 95% intervals. {CAVEATS}")
