@@ -3,7 +3,7 @@
 Same chats, same sampling settings (temperature 1, ``--max-tokens`` new tokens, ``--n`` samples
 per chat), measured side by side in one run, plus the machine's compute ceiling for sampling:
 measured matmul FLOP/s / (2 x parameters) tokens/s (each new token costs about two FLOPs per
-parameter; attention over short contexts adds little).
+parameter, the input-embedding lookup excepted; attention over short contexts adds little).
 
   (a) naive:  one sample at a time through ``model.generate`` (how research repos often do it);
               per-sequence speed does not depend on how many sequences run, so ``--naive-sequences``
@@ -99,11 +99,21 @@ def run_naive(backend, chats, n: int, max_tokens: int, sequences: int) -> dict:
     return measure("(a) naive loop, transformers float32", "float32", run, sum)
 
 
+def flop_parameters(model) -> int:
+    """Parameters that cost FLOPs per token: all of them except an untied input embedding (a
+    table lookup). Tied embeddings are counted once, as the output projection."""
+    total = sum(p.numel() for p in model.parameters())
+    embed, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if head is None or embed.weight is not head.weight:
+        total -= embed.weight.numel()
+    return total
+
+
 def run_hf(model: str, chats, params, dtype: str, batch_size: int) -> tuple[dict, int, object]:
     from tunewise.models.hf import HFBackend
 
     backend = HFBackend(model, dtype=dtype, batch_size=batch_size, show_progress=False)
-    parameters = sum(p.numel() for p in backend.model.parameters())
+    parameters = flop_parameters(backend.model)
     result = measure(f"(b) hf backend batched, {dtype} (batch {batch_size})", dtype,
                      lambda: backend.generate(chats, params), lambda cs: sum(c.completion_tokens for c in cs))
     return result, parameters, backend
