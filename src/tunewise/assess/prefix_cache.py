@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tunewise.models.hf import HFBackend, _Row
+from tunewise.models.hf import HFBackend, PromptRow
 from tunewise.models.types import Chat, Completion, SamplingParams
 from tunewise.progress import progress_bar
 
@@ -81,7 +81,7 @@ def generate_with_prefix_cache(backend: HFBackend, chats: list[Chat], params: Sa
             suffixes = [prompts[i][prefix_length:] for i in indices]
             tokens = _decode_batch(backend, prefix_cache, prefix_length, suffixes, params, cache_name)
             for i, new_tokens in zip(indices, tokens):
-                results[i] = backend._completion(_Row(i, 0, prompts[i]), None, new_tokens, params)
+                results[i] = backend.completion_from_tokens(PromptRow(i, 0, prompts[i]), None, new_tokens, params)
             advance(len(indices))
     return CachedGeneration([results[i] for i in range(len(chats))], prefix_length)
 

@@ -65,7 +65,9 @@ class StopOnStrings(StoppingCriteria):
 
 
 @dataclass
-class _Row:
+class PromptRow:
+    """One sequence to sample: which chat, which sample of it, and its prompt token ids."""
+
     chat_index: int
     sample_index: int
     prompt_ids: list[int]
@@ -133,7 +135,7 @@ class HFBackend:
     @torch.inference_mode()
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[Completion]:
         prompts = [self.encode(self.render(chat)) for chat in chats]
-        rows = [_Row(c, s, prompts[c]) for c in range(len(chats)) for s in range(params.n)]
+        rows = [PromptRow(c, s, prompts[c]) for c in range(len(chats)) for s in range(params.n)]
         # Similar lengths together: less padding, less wasted compute.
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
         results: dict[int, Completion] = {}
@@ -146,7 +148,7 @@ class HFBackend:
                 advance(len(batch))
         return [results[i] for i in range(len(rows))]
 
-    def _generate_batch(self, batch: list[_Row], params: SamplingParams) -> list[Completion]:
+    def _generate_batch(self, batch: list[PromptRow], params: SamplingParams) -> list[Completion]:
         ids, mask = self._pad_left([row.prompt_ids for row in batch])
         seeds = [sample_seed(params.seed, row.sample_index, row.prompt_ids) for row in batch]
         config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False,
@@ -162,10 +164,12 @@ class HFBackend:
         new_tokens = output[:, ids.shape[1]:].tolist()
         completions = []
         for row, seed, tokens in zip(batch, seeds, new_tokens):
-            completions.append(self._completion(row, seed if params.temperature > 0 else None, tokens, params))
+            completions.append(self.completion_from_tokens(row, seed if params.temperature > 0 else None, tokens, params))
         return completions
 
-    def _completion(self, row: _Row, seed, tokens: list[int], params: SamplingParams) -> Completion:
+    def completion_from_tokens(self, row: PromptRow, seed, tokens: list[int], params: SamplingParams) -> Completion:
+        """Decode generated ``tokens`` into a Completion: cut at EOS and stop strings, count tokens.
+        Public so other generation paths (assess's KV-cached prefix) decode exactly alike."""
         finish = "length"
         for position, token in enumerate(tokens):
             if token in self.eos_token_ids:
