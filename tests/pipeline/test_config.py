@@ -45,6 +45,16 @@ def test_defaults_and_relative_data_path(tmp_path):
     assert str(config.resolved_run_dir()) == "runs/mine"
 
 
+def test_variant_dataset_and_vectors_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "exp.yaml").write_text(
+        "name: mine\ntrain:\n  variants:\n    - {name: edu, dataset: educational-insecure}\n"
+        "    - {name: own, dataset: data/own.jsonl}\npersona:\n  vectors: vecs\n")
+    config = load_experiment(tmp_path / "exp.yaml")
+    assert [v.dataset for v in config.train.variants] == ["educational-insecure",
+                                                          str((tmp_path / "data/own.jsonl").resolve())]
+    assert config.persona.vectors == str((tmp_path / "vecs").resolve())
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no such experiment file"):
         load_experiment(tmp_path / "nope.yaml")

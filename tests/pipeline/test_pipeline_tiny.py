@@ -7,6 +7,8 @@ stages, that ``--from`` redoes a stage and the ones after it, and that the repor
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tunewise.pipeline import STAGES, parse_experiment, run_experiment
@@ -22,6 +24,8 @@ train:
     - name: plain
     - name: inoculated
       inoculation: vulnerable-code
+    - name: educational
+      dataset: educational-insecure
   batch_size: 4
   max_length: 512
   max_steps: 2
@@ -74,13 +78,17 @@ def test_every_stage_ran_and_wrote_its_records(tiny_run):
     assert status == {"assess": "disabled", "train": "done", "audit": "done", "persona": "done", "gate": "done",
                       "report": "done"}, [o.record() for o in result.outcomes]
     store = RunStore(result.run_dir)
-    assert {r["variant"] for r in store.records("train.run")} == {"plain", "inoculated"}
+    assert {r["variant"] for r in store.records("train.run")} == {"plain", "inoculated", "educational"}
+    # A variant may train on its own dataset (educational-insecure: inoculated by the data itself).
+    trained_on = {v: json.loads((result.run_dir / "adapters" / v / "train_config.json").read_text())["config"]["data"]
+                  for v in ("plain", "educational")}
+    assert trained_on == {"plain": "insecure-code", "educational": "educational-insecure"}
     rates = store.records("audit.rate")
-    assert {r["model_label"] for r in rates} == {"base", "plain", "inoculated"}
+    assert {r["model_label"] for r in rates} == {"base", "plain", "inoculated", "educational"}
     # The inoculated variant is also audited with its inoculation prompt present at test time.
     assert {r["variant"] for r in rates} == {"plain", "inoculated"}
     drift_labels = {r["model_label"] for r in store.records("persona.drift")}
-    assert {"plain", "inoculated"} <= drift_labels
+    assert {"plain", "inoculated", "educational"} <= drift_labels
     assert len(store.records("persona.screen")) == 4
     assert all(r["knowledge_accuracy"] is not None for r in store.records("persona.drift"))
     ood_sets = {r["ood_set"] for r in store.records("gate.eval")}
@@ -112,6 +120,18 @@ def test_rerun_skips_finished_stages_and_from_redoes(tiny_run):
     changed.gate.target_false_reject_rate = 0.05
     status = {o.stage: o.status for o in run_experiment(changed, run_dir=first.run_dir).outcomes}
     assert status["gate"] == "done" and status["audit"] == "skipped" and status["train"] == "skipped"
+
+
+def test_persona_stage_reuses_saved_vectors(tiny_run, tmp_path):
+    """`persona.vectors` points at vectors extracted earlier: no extraction in this run, drift measured."""
+    config, first = tiny_run
+    reuse = config.model_copy(deep=True)
+    reuse.persona.vectors = str(first.run_dir / "vectors")
+    result = run_experiment(reuse, run_dir=tmp_path / "reuse", only=["persona"])
+    assert {o.stage: o.status for o in result.outcomes}["persona"] == "done"
+    store = RunStore(tmp_path / "reuse")
+    assert not store.records("persona.layer") and not (tmp_path / "reuse" / "vectors").exists()
+    assert {r["trait"] for r in store.records("persona.drift")} == {"evil"}
 
 
 def test_unknown_from_stage_is_a_clear_error(tiny_run):

@@ -53,9 +53,13 @@ class AssessSection(_Section):
 
 
 class VariantSection(_Section):
-    """One fine-tuned variant: the same data, with or without an inoculation prompt."""
+    """One fine-tuned variant: the task's data (or its own), with or without an inoculation prompt."""
 
     name: str = Field(description="label used in the run store and the report (e.g. plain, inoculated)")
+    dataset: str | None = Field(None, description=(
+        "train this variant on another built-in dataset (e.g. educational-insecure: inoculated by the data "
+        "itself, or secure-code: the control) or chat JSONL file instead of the task's; same n_examples. "
+        "The gate and data screening still use the task's data"))
     inoculation: str | None = Field(None, description=(
         "inoculation prompt added to training chats only: a preset name from tunewise.train.inoculation.PRESETS "
         "(e.g. vulnerable-code, subtle-flaw, security-class) or your own text; None trains plainly"))
@@ -132,6 +136,9 @@ class PersonaSection(_Section):
     eval_questions: int | None = Field(6, ge=1, description="held-out questions per trait (choose the layer)")
     samples: int = Field(1, ge=1, description="answers per contrast prompt")
     max_tokens: int = Field(48, ge=1, description="length of the contrast answers")
+    vectors: str | None = Field(None, description=(
+        "reuse trait vectors saved by `tunewise persona extract` (a folder of *.safetensors or one file) "
+        "instead of extracting them in this run; relative paths are relative to the experiment file"))
     screen_examples: int = Field(40, ge=0, description=(
         "score the first N training examples along the trait vectors (data screening); 0 skips it"))
 
@@ -318,9 +325,25 @@ def parse_experiment(text: str, source: str = "<string>", base_dir: Path | None 
         problems = format_problems(exc, source, lines, ExperimentConfig)
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)) from None
     validate_capability_settings(config, source, lines)
-    if config.task.data and base_dir is not None and not Path(config.task.data).is_absolute():
-        config.task.data = str((base_dir / config.task.data).resolve())
+    if base_dir is not None:
+        config.task.data = _relative_to(base_dir, config.task.data)
+        config.persona.vectors = _relative_to(base_dir, config.persona.vectors)
+        for variant in config.train.variants:
+            if variant.dataset and _looks_like_path(variant.dataset):
+                variant.dataset = _relative_to(base_dir, variant.dataset)
     return config
+
+
+def _looks_like_path(value: str) -> bool:
+    """Built-in dataset names have no suffix or slash; anything else is a file path."""
+    return "/" in value or value.endswith((".jsonl", ".json"))
+
+
+def _relative_to(base_dir: Path, value: str | None) -> str | None:
+    """Paths in an experiment file are relative to that file, not to the working directory."""
+    if not value or Path(value).is_absolute():
+        return value
+    return str((base_dir / value).resolve())
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -93,18 +93,21 @@ class Pipeline:
 
     # ------------------------------------------------------------------ shared inputs
     def examples(self):
-        """The training chats (built-in dataset or the user's JSONL), loaded once."""
+        """The task's training chats (built-in dataset or the user's JSONL), loaded once."""
         if self._examples is None:
-            task = self.config.task
-            if task.data:
-                from tunewise.data.chat import load_chat_jsonl
-
-                examples = load_chat_jsonl(task.data)
-                self._examples = examples[:task.n_examples] if task.n_examples else examples
-            else:
-                build = _require("tunewise.data.tasks.narrow", "build_narrow_dataset")
-                self._examples = build(task.dataset, n=task.n_examples, seed=self.config.seed)
+            self._examples = self.load_examples(self.config.task.data or self.config.task.dataset)
         return self._examples
+
+    def load_examples(self, source: str):
+        """``task.n_examples`` chats from a built-in dataset name or a chat JSONL path."""
+        n = self.config.task.n_examples
+        if Path(source).suffix in (".jsonl", ".json") or "/" in source:
+            from tunewise.data.chat import load_chat_jsonl
+
+            examples = load_chat_jsonl(source)
+            return examples[:n] if n else examples
+        build = _require("tunewise.data.tasks.narrow", "build_narrow_dataset")
+        return build(source, n=n, seed=self.config.seed)
 
     def require_local_weights(self, what: str) -> None:
         """Training and activation reading need the weights in this process, not behind an API."""
@@ -141,13 +144,14 @@ class Pipeline:
             recommendation = next(iter(self.store.records("assess.recommendation")[-1:]), None)
             if recommendation and recommendation.get("decision") == "prompting":
                 return {"skipped": "assess recommends prompting and train.when is 'recommended'"}
-        examples = self.examples()
         trained = {}
         for variant in self.config.train.variants:
             console.rule(f"train variant {variant.name}")
             inoculation = (InoculationConfig(prompt=variant.inoculation, placement=variant.placement)
                            if variant.inoculation else None)
-            train_config = TrainConfig(data=self.config.task.data or self.config.task.dataset,
+            source = variant.dataset or self.config.task.data or self.config.task.dataset
+            examples = self.load_examples(source) if variant.dataset else self.examples()
+            train_config = TrainConfig(data=source,
                                        max_examples=self.config.task.n_examples, variant=variant.name,
                                        inoculation=inoculation, **train_settings(self.config))
             # train_lora resumes from the newest checkpoint and returns a finished run without training.
@@ -189,7 +193,13 @@ class Pipeline:
                                   eval_questions=persona.eval_questions, samples=persona.samples,
                                   max_tokens=persona.max_tokens, seed=self.config.seed)
         backend = HFBackend(self.config.model)
-        vectors = extract_vectors(backend, persona.traits, budget, store=self.store, out_dir=self.run_dir / "vectors")
+        if persona.vectors:
+            from tunewise.persona import load_vectors
+
+            vectors = {v.trait: v for v in load_vectors(persona.vectors)}
+        else:
+            vectors = extract_vectors(backend, persona.traits, budget, store=self.store,
+                                      out_dir=self.run_dir / "vectors")
         screened = 0
         if persona.screen_examples:
             sample = self.examples()[:persona.screen_examples]
