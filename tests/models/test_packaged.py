@@ -50,3 +50,14 @@ def test_tiny_hf_folder_with_lora_round_trip(tmp_path):
     ids = torch.tensor([tok("hello")["input_ids"]])
     with torch.no_grad():
         assert not torch.allclose(base(ids).logits, tuned(ids).logits)
+
+
+def test_cpu_loading_flushes_denormals(tmp_path):
+    """Denormal operands run in microcode on x86; a model loaded for CPU turns them into zeros."""
+    import torch
+
+    from tunewise.testing import save_tiny_model
+
+    load_causal_lm(save_tiny_model(tmp_path / "m"), device="cpu")
+    denormal = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal (1.18e-38)
+    assert float(denormal * 1.0) == 0.0
