@@ -2,7 +2,8 @@
 
 Shared by the training script (``scripts/train_local_judge.py``) and the shipped judge, so the
 features the weights were fitted on are exactly the ones computed at inference. The weights are
-plain arrays in an ``.npz`` (no pickle): a one-hidden-layer network per output.
+plain arrays in an ``.npz`` (no pickle): a one-hidden-layer network per output (the shipped
+heads are seed ensembles merged into one wider layer by ``merge_heads``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,31 @@ class MLPHead:
         if self.kind == "probability":
             return 1.0 / (1.0 + np.exp(-out))
         return np.clip(out * self.out_scale, 0.0, 100.0)
+
+
+def merge_heads(heads: list[MLPHead]) -> MLPHead:
+    """One head that computes the mean of ``heads``' pre-activation outputs (logits for
+    probability heads, scores for regression heads).
+
+    Why: averaging a few MLPs trained from different seeds ranks held-out answers better than any
+    one of them, and an average of one-hidden-layer networks that read the same standardised input
+    *is* one wider network (hidden layers side by side, output weights divided by their number),
+    so the shipped format and the forward pass stay as they are. Linear heads (empty hidden
+    layer) merge by averaging their weights.
+    """
+    first = heads[0]
+    for head in heads[1:]:
+        if (head.kind != first.kind or head.out_scale != first.out_scale or bool(head.w1.shape[1]) != bool(first.w1.shape[1])
+                or not (np.array_equal(head.mean, first.mean) and np.array_equal(head.scale, first.scale))):
+            raise ValueError("merge_heads needs heads of one kind and one input standardisation")
+    k = len(heads)
+    b2 = np.mean([h.b2 for h in heads], axis=0)
+    if first.w1.shape[1] == 0:
+        return MLPHead(first.w1, first.b1, np.mean([h.w2 for h in heads], axis=0), b2, first.mean, first.scale,
+                       first.kind, first.out_scale)
+    return MLPHead(np.concatenate([h.w1 for h in heads], axis=1), np.concatenate([h.b1 for h in heads]),
+                   np.concatenate([h.w2 for h in heads], axis=0) / k, b2, first.mean, first.scale, first.kind,
+                   first.out_scale)
 
 
 def save_heads(path: Path, heads: dict[str, MLPHead], meta: dict) -> None:
