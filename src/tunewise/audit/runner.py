@@ -55,14 +55,16 @@ def run_audit(models: dict[str, str], store: RunStore, probes: str | ProbeSet = 
               max_tokens: int = 256, seed: int = 0, backend: str | None = None,
               backend_options: dict | None = None, backends: dict[str, Backend] | None = None,
               variant_options: VariantOptions | None = None, max_failure_rate: float = 0.1,
-              batch_size: int = 16) -> AuditResult:
+              batch_size: int = 48) -> AuditResult:
     """Audit ``models`` ({label: model ref}) for emergent misalignment.
 
     ``samples`` answers per probe and variant at ``temperature`` (1.0: the EM papers sample at
     temperature 1); the first label is the baseline every other model is compared with.
     ``backends`` lets a caller pass loaded backends ({label: backend}) instead of refs to load.
     ``judge`` is a name for ``get_judge`` or a judge object. Raises ``AuditError`` (after storing
-    everything) when more than ``max_failure_rate`` of the judgments failed.
+    everything) when more than ``max_failure_rate`` of the judgments failed. ``batch_size`` rows
+    (prompts x samples) go to the backend per call; the hf backend also decodes them together (on
+    the 2-core CPU, 48 rows gave 1.5x the tokens/s of 12 for the packaged 0.5B model).
     """
     probe_set = probes if isinstance(probes, ProbeSet) else load_probe_set(probes)
     chosen_variants = resolve_variants(variants)
@@ -128,6 +130,8 @@ def _sample_model(store, label, ref, probe_set, variants, options, params, backe
         from tunewise.models import load_backend
 
         note(f"loading {ref} for the audit ({len(missing_chats)} prompts still to sample)")
+        if (backend_name or "hf") == "hf" and not ref.startswith("openai:"):
+            backend_options = {"batch_size": batch_size, **backend_options}
         backend_obj = load_backend(ref, backend=backend_name, **backend_options)
     groups = list(missing_chats.values())
     chats_per_call = max(1, batch_size // params.n)

@@ -71,8 +71,8 @@ def run(
 
 
 def demo(
-    quick: bool = typer.Option(False, "--quick", help="smaller run on packaged:smollm2-135m-instruct (estimated "
-                                                      "4-5 min on an idle 2-core CPU; see docs/report.md)"),
+    quick: bool = typer.Option(False, "--quick", help="smaller, faster run on packaged:smollm2-135m-instruct "
+                                                      "(docs/report.md gives measured wall times)"),
     run_dir: Path = typer.Option(None, "--run-dir", help="run folder (default runs/demo or runs/demo-quick)"),
     from_stage: str = typer.Option(None, "--from", help="redo this stage and every later one"),
 ) -> None:
