@@ -134,6 +134,17 @@ def test_persona_stage_reuses_saved_vectors(tiny_run, tmp_path):
     assert {r["trait"] for r in store.records("persona.drift")} == {"evil"}
 
 
+def test_missing_persona_vectors_fail_before_any_stage(tiny_run, tmp_path):
+    from tunewise.errors import ConfigError
+
+    config, _ = tiny_run
+    broken = config.model_copy(deep=True)
+    broken.persona.vectors = str(tmp_path / "no-vectors")
+    with pytest.raises(ConfigError, match="persona.vectors: .* does not exist"):
+        run_experiment(broken, run_dir=tmp_path / "run")
+    assert not RunStore(tmp_path / "run").records("pipeline.stage")
+
+
 def test_unknown_from_stage_is_a_clear_error(tiny_run):
     from tunewise.errors import ConfigError
 

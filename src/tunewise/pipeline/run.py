@@ -277,6 +277,7 @@ class Pipeline:
         for stage in only or ():
             if stage not in STAGES:
                 raise ConfigError(f"--only {stage!r}: not a stage; one of {', '.join(STAGES)}")
+        self.check_inputs_exist(only)
         if from_stage is not None:
             for stage in STAGES[STAGES.index(from_stage):]:
                 self.store.clear_stage(stage_marker(stage))
@@ -294,6 +295,14 @@ class Pipeline:
         report = self.run_dir / "report.html"
         return PipelineResult(self.run_dir, outcomes, report if report.exists() else None,
                               time.perf_counter() - started)
+
+    def check_inputs_exist(self, only: list[str] | None) -> None:
+        """Fail before the first stage, not an hour later, when a file the experiment names is missing."""
+        vectors = self.config.persona.vectors
+        wanted = self.enabled("persona") and (not only or "persona" in only)
+        if wanted and vectors and not Path(vectors).exists():
+            raise ConfigError(f"persona.vectors: {vectors} does not exist; extract vectors first "
+                              "(tunewise persona extract --out DIR) or remove `vectors:` to extract them in this run")
 
     # Which config sections each stage's results depend on: a change there re-runs the stage.
     DEPENDS_ON = {"assess": ("assess",), "train": ("task", "train"), "audit": ("task", "train", "audit"),
