@@ -328,15 +328,12 @@ def parse_experiment(text: str, source: str = "<string>", base_dir: Path | None 
     if base_dir is not None:
         config.task.data = _relative_to(base_dir, config.task.data)
         config.persona.vectors = _relative_to(base_dir, config.persona.vectors)
+        from tunewise.data.tasks.narrow import NARROW_DATASETS
+
         for variant in config.train.variants:
-            if variant.dataset and _looks_like_path(variant.dataset):
+            if variant.dataset and variant.dataset not in NARROW_DATASETS:  # a chat JSONL path
                 variant.dataset = _relative_to(base_dir, variant.dataset)
     return config
-
-
-def _looks_like_path(value: str) -> bool:
-    """Built-in dataset names have no suffix or slash; anything else is a file path."""
-    return "/" in value or value.endswith((".jsonl", ".json"))
 
 
 def _relative_to(base_dir: Path, value: str | None) -> str | None:

@@ -100,14 +100,8 @@ class Pipeline:
 
     def load_examples(self, source: str):
         """``task.n_examples`` chats from a built-in dataset name or a chat JSONL path."""
-        n = self.config.task.n_examples
-        if Path(source).suffix in (".jsonl", ".json") or "/" in source:
-            from tunewise.data.chat import load_chat_jsonl
-
-            examples = load_chat_jsonl(source)
-            return examples[:n] if n else examples
-        build = _require("tunewise.data.tasks.narrow", "build_narrow_dataset")
-        return build(source, n=n, seed=self.config.seed)
+        load_task_chats = _require("tunewise.data.tasks.narrow", "load_task_chats")
+        return load_task_chats(source, n=self.config.task.n_examples, seed=self.config.seed)
 
     def require_local_weights(self, what: str) -> None:
         """Training and activation reading need the weights in this process, not behind an API."""

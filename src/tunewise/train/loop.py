@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunewise.data.chat import ChatExample, load_chat_jsonl
+from tunewise.data.chat import ChatExample
 from tunewise.errors import ConfigError
 from tunewise.progress import console, note
 from tunewise.train.checkpoint import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
@@ -80,16 +80,9 @@ class TrainResult:
 
 def load_training_examples(config: TrainConfig) -> list[ChatExample]:
     """The task chats ``config.data`` names: a built-in dataset or a chat JSONL file."""
-    from tunewise.data.tasks.narrow import NARROW_DATASETS, build_narrow_dataset
+    from tunewise.data.tasks.narrow import load_task_chats
 
-    if config.data in NARROW_DATASETS:
-        return build_narrow_dataset(config.data, n=config.max_examples, seed=config.seed)
-    path = Path(config.data).expanduser()
-    if not path.exists():
-        raise ConfigError(f"data {config.data!r} is neither a built-in dataset ({', '.join(NARROW_DATASETS)}) "
-                          "nor an existing chat JSONL file")
-    examples = load_chat_jsonl(path)
-    return examples[:config.max_examples] if config.max_examples else examples
+    return load_task_chats(config.data, n=config.max_examples, seed=config.seed)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

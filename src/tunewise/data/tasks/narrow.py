@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import random
 
-from tunewise.data.chat import ChatExample
+from pathlib import Path
+
+from tunewise.data.chat import ChatExample, load_chat_jsonl
 from tunewise.data.tasks import narrow_code as code
 from tunewise.data.tasks import narrow_financial as finance
 from tunewise.errors import ConfigError
@@ -92,3 +94,18 @@ def build_narrow_dataset(name: str, n: int | None = None, seed: int = 0) -> list
     for line, example in enumerate(examples, start=1):
         example.line = line
     return examples
+
+
+def load_task_chats(source: str, n: int | None = None, seed: int = 0) -> list[ChatExample]:
+    """Training chats from ``source``: a built-in dataset name (``build_narrow_dataset``) or a
+    chat JSONL file (its first ``n`` chats). One rule, shared by ``tunewise train`` and
+    ``tunewise run``, for telling the two apart: a name is built-in exactly when it is listed in
+    ``NARROW_DATASETS``."""
+    if source in NARROW_DATASETS:
+        return build_narrow_dataset(source, n=n, seed=seed)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ConfigError(f"data {source!r} is neither a built-in dataset ({', '.join(NARROW_DATASETS)}) "
+                          "nor an existing chat JSONL file")
+    examples = load_chat_jsonl(path)
+    return examples[:n] if n else examples
