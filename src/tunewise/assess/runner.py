@@ -73,8 +73,9 @@ def _default_finetune_model(models: list[str]) -> str | None:
 
 def _load(model: str, config: AssessConfig):
     from tunewise.models import load_backend
+    from tunewise.models.registry import backend_name
 
-    engine = config.backend or ("openai" if parse_model_ref(model).scheme == "openai" else "hf")
+    engine = backend_name(model, config.backend)
     options: dict = {}
     if engine == "hf":
         options = {"batch_size": config.batch_size}

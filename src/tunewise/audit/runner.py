@@ -128,9 +128,10 @@ def _sample_model(store, label, ref, probe_set, variants, options, params, backe
         return 0
     if backend_obj is None:
         from tunewise.models import load_backend
+        from tunewise.models.registry import backend_name as engine_for
 
         note(f"loading {ref} for the audit ({len(missing_chats)} prompts still to sample)")
-        if (backend_name or "hf") == "hf" and not ref.startswith("openai:"):
+        if engine_for(ref, backend_name) == "hf":
             backend_options = {"batch_size": batch_size, **backend_options}
         backend_obj = load_backend(ref, backend=backend_name, **backend_options)
     groups = list(missing_chats.values())

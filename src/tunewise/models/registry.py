@@ -25,11 +25,20 @@ def _hf(ref: ModelRef, **options) -> Backend:
 register_backend("hf", _hf)
 
 
+def backend_name(model: str | ModelRef, backend: str | None = None) -> str:
+    """The engine ``load_backend`` uses: ``backend`` if given, else ``openai`` for openai:
+    references and ``hf`` for everything else. Callers use it to pass engine-specific options."""
+    if backend:
+        return backend
+    ref = parse_model_ref(model) if isinstance(model, str) else model
+    return "openai" if ref.scheme == "openai" else "hf"
+
+
 def load_backend(model: str | ModelRef, backend: str | None = None, **options) -> Backend:
     """Load ``model`` behind the named backend. Default: ``openai`` for openai: references,
     ``hf`` for everything else. ``options`` go to the backend's constructor."""
     ref = parse_model_ref(model) if isinstance(model, str) else model
-    name = backend or ("openai" if ref.scheme == "openai" else "hf")
+    name = backend_name(ref, backend)
     if name not in _FACTORIES:
         # Optional engines live in their own modules; importing one registers it.
         try:
