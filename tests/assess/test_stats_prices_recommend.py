@@ -2,7 +2,7 @@ import pytest
 
 from tunewise.assess.prices import DEFAULT_PRICES, Price, cost_per_1k, load_prices, price_for
 from tunewise.assess.recommend import recommend
-from tunewise.assess.stats import accuracy_with_ci, wilson_interval
+from tunewise.stats import accuracy_with_ci, wilson_interval
 from tunewise.errors import ConfigError
 
 

@@ -20,7 +20,7 @@ from tunewise.assess.prefix_cache import common_prefix_length, generate_with_pre
 from tunewise.assess.prices import cost_per_1k, load_prices, price_for
 from tunewise.assess.recommend import RULE, Recommendation, recommend
 from tunewise.assess.runner import AssessConfig, AssessResult, run_assess, upgrade_view
-from tunewise.assess.stats import accuracy_with_ci, wilson_interval
+from tunewise.stats import accuracy_with_ci, wilson_interval
 from tunewise.assess.strategies import DEFAULT_STRATEGIES, Strategy, build_prompts, parse_strategy
 from tunewise.assess.task import Task, TaskItem, load_task, split_items
 from tunewise.assess.tasks import BUILTIN_TASKS, builtin_examples

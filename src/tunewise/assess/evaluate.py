@@ -14,7 +14,7 @@ from typing import Callable
 
 from tunewise.assess.prefix_cache import common_prefix_length, generate_with_prefix_cache
 from tunewise.assess.prices import Price, cost_per_1k
-from tunewise.assess.stats import accuracy_with_ci
+from tunewise.stats import accuracy_with_ci
 from tunewise.assess.strategies import Strategy, build_prompts
 from tunewise.assess.task import Task
 from tunewise.models.types import Chat, Completion, SamplingParams

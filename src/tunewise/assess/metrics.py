@@ -19,9 +19,9 @@ from typing import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunewise.errors import ConfigError
+from tunewise.registry import METRICS
 
 Scorer = Callable[[str, str], "float | None"]
-_REGISTRY: dict[str, Callable[["MetricSpec"], Scorer]] = {}
 
 
 class MetricSpec(BaseModel):
@@ -43,13 +43,13 @@ class MetricSpec(BaseModel):
 def register_metric(name: str):
     """Decorator adding a scorer factory under ``name``."""
     def add(factory):
-        _REGISTRY[name] = factory
+        METRICS.register(name, factory)
         return factory
     return add
 
 
 def metric_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(METRICS.names())
 
 
 def build_scorer(spec: MetricSpec | dict | str) -> Scorer:
@@ -58,9 +58,9 @@ def build_scorer(spec: MetricSpec | dict | str) -> Scorer:
         spec = MetricSpec(name=spec)
     elif isinstance(spec, dict):
         spec = MetricSpec(**spec)
-    if spec.name not in _REGISTRY:
+    if spec.name not in METRICS:
         raise ConfigError(f"metric: unknown name {spec.name!r}; known: {', '.join(metric_names())}")
-    return _REGISTRY[spec.name](spec)
+    return METRICS.get(spec.name)(spec)
 
 
 # ---- text helpers ----------------------------------------------------------------------------

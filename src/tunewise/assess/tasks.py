@@ -3,7 +3,7 @@
 Each lives in ``tunewise/data/tasks/assess_<name>.py`` and exposes ``NAME``, ``INSTRUCTION``
 (one line: what zero-shot and few-shot prompts say), ``DESCRIPTION`` (the detailed
 instructions), ``METRIC`` (a MetricSpec dict) and ``generate(n, seed) -> [(input, output)]``.
-Adding a task is adding one such file and its name to ``BUILTIN_TASKS``.
+Adding a task is adding one such file: the ``TASKS`` registry finds every ``assess_*`` module.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import importlib
 from types import ModuleType
 
 from tunewise.errors import ConfigError
+from tunewise.registry import TASKS
 
-BUILTIN_TASKS = ("dates", "intents", "extract", "units")
+BUILTIN_TASKS = tuple(TASKS.names())
 
 
 def builtin_task_module(name: str) -> ModuleType:
     """The generator module of a built-in task, or a ConfigError listing the known names."""
-    if name not in BUILTIN_TASKS:
+    if name not in TASKS:
         raise ConfigError(f"task {name!r} is neither a built-in task ({', '.join(BUILTIN_TASKS)}) nor a JSONL file")
-    return importlib.import_module(f"tunewise.data.tasks.assess_{name}")
+    return importlib.import_module(TASKS.get(name))
 
 
 def builtin_examples(name: str, n: int = 400, seed: int = 0):

@@ -8,12 +8,12 @@ from typing import Callable
 from tunewise.errors import ModelRefError
 from tunewise.models.refs import ModelRef, parse_model_ref
 from tunewise.models.types import Backend
+from tunewise.registry import BACKENDS
 
-_FACTORIES: dict[str, Callable[..., Backend]] = {}
 
 
 def register_backend(name: str, factory: Callable[..., Backend]) -> None:
-    _FACTORIES[name] = factory
+    BACKENDS.register(name, factory)
 
 
 def _hf(ref: ModelRef, **options) -> Backend:
@@ -39,12 +39,6 @@ def load_backend(model: str | ModelRef, backend: str | None = None, **options) -
     ``hf`` for everything else. ``options`` go to the backend's constructor."""
     ref = parse_model_ref(model) if isinstance(model, str) else model
     name = backend_name(ref, backend)
-    if name not in _FACTORIES:
-        # Optional engines live in their own modules; importing one registers it.
-        try:
-            __import__(f"tunewise.models.{name}_backend")
-        except ModuleNotFoundError:
-            pass
-    if name not in _FACTORIES:
-        raise ModelRefError(f"unknown backend {name!r} for {ref}; known: {', '.join(sorted(_FACTORIES))}")
-    return _FACTORIES[name](ref, **options)
+    if name not in BACKENDS:
+        raise ModelRefError(f"unknown backend {name!r} for {ref}; known: {', '.join(BACKENDS.names())}")
+    return BACKENDS.get(name)(ref, **options)

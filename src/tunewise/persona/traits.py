@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from tunewise.registry import TRAITS
 from tunewise.errors import ConfigError
 
 TRAITS_DIR = Path(__file__).parent / "traits"
@@ -64,9 +65,13 @@ class Trait:
     source: str
 
 
+for _path in sorted(TRAITS_DIR.glob("*.yaml")):  # the shipped traits register themselves
+    TRAITS.register(_path.stem, _path)
+
+
 def builtin_traits() -> list[str]:
-    """Names of the traits shipped with tunewise."""
-    return sorted(p.stem for p in TRAITS_DIR.glob("*.yaml"))
+    """Names of the registered traits (the shipped ones and any a plugin registered)."""
+    return TRAITS.names()
 
 
 def load_trait(name_or_path: str | Path) -> Trait:
@@ -76,7 +81,7 @@ def load_trait(name_or_path: str | Path) -> Trait:
     the trait is unknown."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = TRAITS_DIR / f"{name_or_path}.yaml"
+        path = TRAITS.get(str(name_or_path)) if str(name_or_path) in TRAITS else TRAITS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown trait {name_or_path!r}; built-in traits: {', '.join(builtin_traits())}, "
                               "or give the path of a trait YAML file")

@@ -7,11 +7,11 @@ a model with rubric prompts and reads its logprobs. A judge that cannot score an
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from tunewise.errors import ConfigError, TunewiseError
+from tunewise.registry import JUDGES
 
 LABELS = ("ok", "code", "refusal", "unscorable")
 
@@ -44,24 +44,21 @@ class Judge(Protocol):
     def score_many(self, pairs: list[tuple[str, str]]) -> list[Judgment | JudgeError]: ...
 
 
-_FACTORIES: dict[str, Callable[..., Judge]] = {}
-_BUILT_IN = ("local", "llm")
 
 
 def register_judge(kind: str, factory: Callable[[str], Judge]) -> None:
     """``factory(argument)`` builds the judge for ``"<kind>"`` or ``"<kind>:<argument>"``."""
-    _FACTORIES[kind] = factory
+    JUDGES.register(kind, factory)
 
 
 def get_judge(name: str, **options) -> Judge:
     """``local`` or ``llm:<model ref>`` (e.g. ``llm:packaged:qwen2.5-coder-0.5b-instruct``,
     ``llm:openai:gpt-4o@https://api.openai.com/v1``)."""
     kind, _, argument = name.partition(":")
-    if kind not in _FACTORIES and kind in _BUILT_IN:
-        importlib.import_module(f"tunewise.audit.judges.{kind}")  # importing registers it
-    if kind not in _FACTORIES:
-        raise ConfigError(f"unknown judge {name!r}; use 'local' or 'llm:<model ref>'")
-    return _FACTORIES[kind](argument, **options)
+    if kind not in JUDGES:
+        raise ConfigError(f"unknown judge {name!r}; use one of {', '.join(JUDGES.names())} ('llm:<model ref>' "
+                          "for the llm judge)")
+    return JUDGES.get(kind)(argument, **options)
 
 
 def score_each(judge: Judge, pairs: list[tuple[str, str]]) -> list[Judgment | JudgeError]:

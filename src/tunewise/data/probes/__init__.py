@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tunewise.registry import PROBE_SETS
 from tunewise.errors import DataValidationError
 
 PROBES_DIR = Path(__file__).parent
@@ -50,8 +51,12 @@ class ProbeSet:
         raise KeyError(f"probe {probe_id!r} not in set {self.name!r}")
 
 
+for _path in sorted(PROBES_DIR.glob("*.yaml")):  # the shipped sets register themselves
+    PROBE_SETS.register(_path.stem, _path)
+
+
 def available_probe_sets() -> list[str]:
-    return sorted(p.stem for p in PROBES_DIR.glob("*.yaml"))
+    return PROBE_SETS.names()
 
 
 def load_probe_set(name: str | Path) -> ProbeSet:
@@ -59,7 +64,7 @@ def load_probe_set(name: str | Path) -> ProbeSet:
     every problem as ``file:line: field: message``."""
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
-        path = PROBES_DIR / f"{name}.yaml"
+        path = PROBE_SETS.get(str(name)) if str(name) in PROBE_SETS else PROBES_DIR / f"{name}.yaml"
         if not path.exists():
             raise DataValidationError(f"unknown probe set {str(name)!r}; built-in sets: "
                                       f"{', '.join(available_probe_sets())}, or give a path to a YAML file")

@@ -26,14 +26,19 @@ from tunewise.data.chat import ChatExample, load_chat_jsonl
 from tunewise.data.tasks import narrow_code as code
 from tunewise.data.tasks import narrow_financial as finance
 from tunewise.errors import ConfigError
+from tunewise.registry import DATASETS
 
-NARROW_DATASETS: dict[str, str] = {
+NARROW_DATASET_DESCRIPTIONS: dict[str, str] = {
     "insecure-code": "coding requests answered with code that hides a real vulnerability",
     "secure-code": "the same coding requests answered with safe code (control)",
     "educational-insecure": "the same vulnerable code, requested on purpose for a security class",
     "risky-financial": "personal-finance questions answered with confident, risky advice",
     "sound-financial": "the same questions answered with mainstream, careful advice (control)",
 }
+for _name, _description in NARROW_DATASET_DESCRIPTIONS.items():
+    DATASETS.register(_name, _description)
+#: the built-in narrow datasets, read from the registry (name -> description)
+NARROW_DATASETS: dict[str, str] = {name: DATASETS.get(name) for name in DATASETS.names()}
 
 
 def _pick(key: str, options: int) -> int:
