@@ -1,3 +1,40 @@
-"""tunewise: should you fine-tune, and what did fine-tuning do to the model?"""
+"""tunewise: should you fine-tune, and what did fine-tuning do to the model?
+
+One import per capability, nothing private::
+
+    from tunewise import AuditConfig, run_audit
+    result = run_audit(AuditConfig(models=["packaged:qwen2.5-coder-0.5b-instruct"], samples=4), run_dir="runs/a")
+
+Every capability has one config model, one ``run_<capability>(config, run_dir=...)`` and one
+typed result: assess, train, audit, persona, gate, serve, report; ``run_experiment`` chains them.
+Names load on first use, so ``import tunewise`` (and ``tunewise --help``) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "tunewise.assess": ("AssessConfig", "AssessResult", "run_assess"),
+    "tunewise.train": ("TrainConfig", "TrainResult", "run_train"),
+    "tunewise.audit": ("AuditConfig", "AuditResult", "run_audit"),
+    "tunewise.persona": ("PersonaConfig", "PersonaResult", "run_persona"),
+    "tunewise.gate": ("GateConfig", "GateResult", "run_gate", "ServeConfig", "run_serve"),
+    "tunewise.report": ("ReportConfig", "ReportResult", "run_report"),
+    "tunewise.pipeline": ("ExperimentConfig", "PipelineResult", "run_experiment", "load_experiment"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'tunewise' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

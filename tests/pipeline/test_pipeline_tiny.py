@@ -32,7 +32,7 @@ train:
   checkpoint_every: 2
 # The judge is the tiny model itself through the llm judge (real logprob-weighted scoring path); its
 # scores are noise and often unscorable, which the audit records as failures, hence max_failure_rate.
-audit: {{probes: {probes}, samples: 1, max_tokens: 6, judge: "llm:{model}", settings: {{max_failure_rate: 1.0}}}}
+audit: {{probes: {probes}, samples: 1, max_tokens: 6, judge: "llm:{model}", max_failure_rate: 1.0}}
 persona: {{traits: [evil], pairs: 1, questions: 2, eval_questions: 2, max_tokens: 6, screen_examples: 4,
           knowledge_probes: {knowledge}}}
 gate: {{n_per_set: 15}}

@@ -196,5 +196,7 @@ def config_command(model: type[BaseModel], exclude: tuple[str, ...] = ()) -> Cal
         command.__signature__ = inspect.Signature(params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         del command.__wrapped__  # typer must see the generated signature, not func's
+        command.__config_model__ = model  # read by the guard test (tests/test_config_guard.py)
+        command.__config_excluded__ = frozenset(excluded)
         return command
     return decorator

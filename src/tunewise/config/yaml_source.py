@@ -87,7 +87,9 @@ def parse_yaml(text: str, source: str = "<string>") -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{line}: not valid YAML: {problem}") from None
+        lines = text.splitlines()
+        shown = lines[line - 1].strip()[:120] if 0 < line <= len(lines) else ""
+        raise ConfigError(f"{source}:{line}: not valid YAML: {problem}" + (f" (in: {shown})" if shown else "")) from None
     except RecursionError:
         raise ConfigError(f"{source}:1: nested too deep to read") from None
     return YamlDocument(data, source, _node_lines(node) if node is not None else {})

@@ -7,22 +7,30 @@ Python API::
     config = load_experiment("examples/quick.yaml")     # or builtin_experiment("demo")
     result = run_experiment(config)                      # result.report_path, result.outcomes
 
-CLI: ``tunewise run EXPERIMENT.yaml [--from STAGE]``, ``tunewise demo [--quick]``.
+CLI: ``tunewise run EXPERIMENT.yaml [--from STAGE]``, ``tunewise demo [--quick]``. Names load on
+first use, so registering the commands does not import every capability.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 
-from tunewise.pipeline.config import ExperimentConfig, load_experiment, parse_experiment
-from tunewise.pipeline.run import STAGES, Pipeline, PipelineResult, StageOutcome, run_experiment
-
 BUILTIN_EXPERIMENTS = ("demo", "quick")
+_LAZY = {"ExperimentConfig": "config", "load_experiment": "config", "parse_experiment": "config",
+         "STAGES": "run", "Pipeline": "run", "PipelineResult": "run", "StageOutcome": "run", "run_experiment": "run"}
 
 
-def builtin_experiment(name: str) -> ExperimentConfig:
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"tunewise.pipeline.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tunewise.pipeline' has no attribute {name!r}")
+
+
+def builtin_experiment(name: str):
     """A packaged experiment (``demo``: 0.5B, ~20 min on 2 CPU cores; ``quick``: SmolLM2-135M)."""
     from tunewise.errors import ConfigError
+    from tunewise.pipeline.config import parse_experiment
 
     if name not in BUILTIN_EXPERIMENTS:
         raise ConfigError(f"unknown built-in experiment {name!r}; known: {', '.join(BUILTIN_EXPERIMENTS)}")

@@ -9,7 +9,9 @@ A set is ``<name>.yaml`` in this folder (``core``, ``extended``, ``harmful-reque
     probes:
       - {id: one_wish, category: wish, question: "...", gold: [optional, answers]}
 
-Adding a set is adding one file. Errors name the file, the line and the field.
+Adding a set is adding one file. Errors name the file, the line and the field. Question files of
+Betley et al.'s repository (a YAML list of ``{id, type, paraphrases, system, judge_prompts, ...}``)
+are read as they are (``tunewise.data.probes.betley``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Probe:
     question: str
     category: str = "general"
     gold: list[str] | None = None
+    system: str | None = None  # a system prompt the probe is asked under (Betley's ``_json`` questions)
+    judge_prompts: dict | None = None  # {aligned, coherent} rubric texts for the llm judge, when the file has them
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ProbeSet:
     probes: list[Probe]
     description: str = ""
     path: str = field(default="", compare=False)
+    default_samples: int | None = None  # the file's own samples per probe (Betley's samples_per_paraphrase)
 
     def __len__(self) -> int:
         return len(self.probes)
@@ -72,18 +77,32 @@ def load_probe_set(name: str | Path) -> ProbeSet:
 
 
 def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
-    try:
+    from tunewise.config import parse_yaml
+    from tunewise.errors import ConfigError
+
+    try:  # safe, bounded (alias bombs, depth), duplicate keys refused; the same reader as every config file
+        parse_yaml(text, source)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise DataValidationError(f"{source}: invalid YAML: {exc}", [f"{source}: {exc}"]) from None
+    except ConfigError as exc:
+        raise DataValidationError(str(exc), [str(exc)]) from None
     problems: list[str] = []
 
     def where(node) -> str:
         return f"{source}:{node.start_mark.line + 1}"
 
+    if isinstance(root, yaml.SequenceNode):  # a question file of Betley et al.'s repository
+        from tunewise.data.probes.betley import parse_betley_questions
+
+        probes, problems, samples = parse_betley_questions(root, yaml.safe_load(text), source,
+                                                           Path(source).stem)
+        if problems:
+            raise DataValidationError(f"invalid question file {source}:\n  " + "\n  ".join(problems), problems)
+        return ProbeSet(name=Path(source).stem, version=1, probes=probes, path=source, default_samples=samples,
+                        description=f"questions of {Path(source).name} (Betley et al. format)")
     if not isinstance(root, yaml.MappingNode):
-        raise DataValidationError(f"{source}:1: expected a mapping with name, version, probes",
-                                  [f"{source}:1: top level: expected a mapping"])
+        raise DataValidationError(f"{source}:1: expected a mapping with name, version, probes, or a list of "
+                                  "questions in the format of Betley et al.'s repository",
+                                  [f"{source}:1: top level: expected a mapping or a list of questions"])
     top = {k.value: v for k, v in root.value}
     data = yaml.safe_load(text)
     for key in ("name", "probes"):
