@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from tunewise.data.untrusted import UntrustedInputError, parse_json_value, text_problems
 from tunewise.errors import DataValidationError
 
 ROLES = ("system", "user", "assistant")
@@ -96,7 +97,9 @@ def _check_text(value, file, line, field_name, problems) -> bool:
     if not value.strip():
         problems.append(Problem(file, line, field_name, "is empty"))
         return False
-    return True
+    found = text_problems(value)
+    problems.extend(Problem(file, line, field_name, message, severity) for severity, message in found)
+    return not any(severity == "error" for severity, _ in found)
 
 
 def _messages_from_record(record, file: str, line: int, problems: list[Problem]) -> list[dict] | None:
@@ -213,9 +216,9 @@ def validate_chat_jsonl(path: str | Path, tokenizer=None, max_tokens: int | None
             blank.append(number)
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(file, number, "<line>", f"bad JSON: {exc.msg} at column {exc.colno}"))
+            record = parse_json_value(text)
+        except UntrustedInputError as exc:
+            problems.append(Problem(file, number, "<line>", str(exc)))
             continue
         messages = _messages_from_record(record, file, number, problems)
         if messages is None:
