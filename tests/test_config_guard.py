@@ -5,7 +5,6 @@ these tests fail.
 
 from __future__ import annotations
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -24,21 +23,22 @@ EXPECTED = {
 }
 
 
-def _commands(group: click.Group, path: tuple = ()):
+def _commands(group, path: tuple = ()):
+    # typer ships its own copy of click, so commands and options are recognised by shape, not class.
     for name, command in group.commands.items():
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             yield from _commands(command, path + (name,))
         else:
             yield path + (name,), command
 
 
-def flag_problems(command: click.Command) -> list[str]:
+def flag_problems(command) -> list[str]:
     """What is wrong between ``command``'s options and the config model it was generated from."""
     model = getattr(command.callback, "__config_model__", None)
     if model is None:
         return [f"{command.name}: not generated from a config model (use tunewise.config.config_command)"]
     excluded = getattr(command.callback, "__config_excluded__", frozenset())
-    options = {param.name: param for param in command.params if isinstance(param, click.Option)}
+    options = {param.name: param for param in command.params if param.param_type_name == "option"}
     problems = []
     for name, field in model.model_fields.items():
         if name in excluded:

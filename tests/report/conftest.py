@@ -99,6 +99,6 @@ def synthetic_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_report(synthetic_run) -> Path:
-    from tunewise.report import build_report
+    from tunewise.report import ReportConfig, run_report
 
-    return build_report(synthetic_run)
+    return run_report(ReportConfig(), synthetic_run).path

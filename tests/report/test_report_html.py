@@ -8,7 +8,7 @@ from html import escape
 import pytest
 
 from tunewise.errors import ConfigError
-from tunewise.report import build_report, collect_report_data
+from tunewise.report import ReportConfig, collect_report_data, run_report
 from tunewise.report.data import pick_examples
 from tunewise.report.svg import nice_ticks
 from tunewise.runs.store import RunStore
@@ -55,7 +55,9 @@ def test_examples_show_the_least_aligned_answer_side_by_side(synthetic_run):
 
 def test_empty_run_says_what_was_not_measured(tmp_path):
     RunStore(tmp_path).close()
-    page = build_report(tmp_path).read_text()
+    result = run_report(ReportConfig(), tmp_path)
+    assert result.sections == ["provenance"]
+    page = result.path.read_text()
     for message in ("Prompting vs fine-tuning was not assessed", "Emergent misalignment was not audited", "No training in this run",
                     "No audit results", "No sampled answers", "No persona results", "No domain gate",
                     "No config.yaml"):
@@ -66,7 +68,7 @@ def test_empty_run_says_what_was_not_measured(tmp_path):
 
 def test_not_a_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not a run folder"):
-        build_report(tmp_path / "missing")
+        run_report(ReportConfig(), tmp_path / "missing")
 
 
 @pytest.mark.parametrize("low,high", [(0, 1), (0.013, 0.27), (3, 1234), (5, 5)])
@@ -85,17 +87,6 @@ def test_missing_values_show_as_dashes_not_errors(tmp_path):
                                             "knowledge_accuracy": None, "loss": None})
     store.put_record("train.run", "plain", {"variant": "plain", "losses": [[1, None], [2, 1.5]]})
     store.close()
-    page = build_report(tmp_path).read_text()
+    page = run_report(ReportConfig(), tmp_path).path.read_text()
     assert "base not measurable (no coherent answers among 3)" in page
     assert '<section id="persona">' in page
-
-
-def test_report_command_writes_the_file(synthetic_run, tmp_path):
-    from typer.testing import CliRunner
-
-    from tunewise.cli import app
-
-    out = tmp_path / "r.html"
-    result = CliRunner().invoke(app, ["report", str(synthetic_run), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert out.read_text().startswith("<!DOCTYPE html>")

@@ -172,7 +172,10 @@ def config_command(model: type[BaseModel], exclude: tuple[str, ...] = ()) -> Cal
 
     def decorator(func: Callable) -> Callable:
         own = list(inspect.signature(func).parameters.values())[1:]
-        hints = typing.get_type_hints(func)
+        try:
+            hints = typing.get_type_hints(func)
+        except NameError:  # the config parameter's annotation names a class local to the caller
+            hints = {}
         field_params = _field_parameters(model, excluded)
         config_param = inspect.Parameter(
             "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],

@@ -33,22 +33,13 @@ def _print_result(result) -> None:
         table.add_row(outcome.stage, outcome.status, f"{outcome.wall_s:.0f}" if outcome.wall_s else "",
                       outcome.reason)
     console.print(table)
-    _print_headline(result.run_dir)
+    from rich.markup import escape
+
+    for sentence in result.headline:  # the report's top sentences, so the numbers show without opening it
+        console.print(escape(sentence))
     console.print(f"total {result.wall_s / 60:.1f} min")
     if result.report_path:
         console.print(f"report: {result.report_path}")
-
-
-def _print_headline(run_dir: Path) -> None:
-    """The report's top sentences, printed so the numbers are visible without opening the file."""
-    from rich.markup import escape
-
-    from tunewise.report.data import collect_report_data
-    from tunewise.report.html import headline
-    from tunewise.runs.store import RunStore
-
-    for sentence in headline(collect_report_data(RunStore(run_dir), run_dir)):
-        console.print(escape(sentence))
 
 
 def run(
@@ -58,6 +49,8 @@ def run(
                                                         "(assess, train, audit, persona, gate, report)"),
     only: list[str] = typer.Option(None, "--only", help="run only these stages (repeatable)"),
     help_config: bool = typer.Option(False, "--help-config", help="print every experiment field and exit"),
+    check: bool = typer.Option(False, "--check", help="only check the experiment (every section built into its "
+                                                      "capability's config) and exit: 0 if it would run, 2 if not"),
 ) -> None:
     """Run a whole experiment in one run folder; finished stages are skipped on re-runs."""
     from tunewise.pipeline.config import describe_fields, load_experiment
@@ -67,7 +60,14 @@ def run(
         return
     if experiment is None:
         raise typer.BadParameter("give an experiment YAML (or --help-config to list its fields)")
-    _run_and_print(load_experiment(experiment), run_dir, from_stage, only)
+    config = load_experiment(experiment)
+    if check:
+        from tunewise.pipeline.run import STAGES, Pipeline
+
+        enabled = [stage for stage in STAGES if Pipeline.enabled_in(config, stage)]
+        console.print(f"{experiment}: ok; would run {', '.join(enabled)} in {run_dir or config.resolved_run_dir()}")
+        return
+    _run_and_print(config, run_dir, from_stage, only)
 
 
 def demo(

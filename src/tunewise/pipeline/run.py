@@ -54,6 +54,7 @@ class PipelineResult:
     outcomes: list[StageOutcome]
     report_path: Path | None
     wall_s: float
+    headline: list[str] = field(default_factory=list)  # the report's top sentences
 
 
 def stage_marker(stage: str) -> str:
@@ -137,13 +138,17 @@ class Pipeline:
         from tunewise.report import run_report
 
         result = run_report(stage_configs.report_config(self.config), self.run_dir, store=self.store)
-        return {"path": str(result.path)}
+        return {"path": str(result.path), "headline": list(result.headline)}
 
     # ------------------------------------------------------------------ driver
     def enabled(self, stage: str) -> bool:
+        return self.enabled_in(self.config, stage)
+
+    @staticmethod
+    def enabled_in(config: ExperimentConfig, stage: str) -> bool:
         if stage == "assess":
-            return self.config.assess.active
-        return bool(getattr(getattr(self.config, stage, None), "enabled", True))
+            return config.assess.active
+        return bool(getattr(getattr(config, stage, None), "enabled", True))
 
     def run(self, from_stage: str | None = None, only: list[str] | None = None) -> PipelineResult:
         """Run every enabled stage not yet done; ``from_stage`` redoes it and all later stages."""
@@ -164,9 +169,9 @@ class Pipeline:
         # lost because, say, the judge broke. Failures are recorded, shown in the report, and
         # raised by run_experiment once everything else has run.
         outcomes = [self._run_stage(stage, number, only) for number, stage in enumerate(STAGES, 1)]
-        report = self.run_dir / "report.html"
-        return PipelineResult(self.run_dir, outcomes, report if report.exists() else None,
-                              time.perf_counter() - started)
+        report = next((Path(o.info["path"]) for o in outcomes if o.stage == "report" and o.info.get("path")), None)
+        return PipelineResult(self.run_dir, outcomes, report, time.perf_counter() - started,
+                              next((o.info.get("headline", []) for o in outcomes if o.stage == "report"), []))
 
     def stage_fingerprint(self, stage: str) -> str:
         """A key of everything the stage's results depend on (model, seed and its sections)."""

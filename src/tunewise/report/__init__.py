@@ -2,17 +2,20 @@
 
 Python API::
 
-    from tunewise.report import build_report
-    path = build_report("runs/demo")          # writes runs/demo/report.html
+    from tunewise.report import ReportConfig, run_report
+    result = run_report(ReportConfig(), "runs/demo")     # writes runs/demo/report.html
+    result.path, result.headline, result.sections
 
-``build_report`` only reads the run store (records written by assess, train, audit, persona
+``run_report`` only reads the run store (records written by assess, train, audit, persona
 and gate); it can be re-run at any time, e.g. after re-judging, without touching the models.
 """
 
 from __future__ import annotations
 
-from tunewise.report.build import build_report, environment_versions
-from tunewise.report.data import ReportData, collect_report_data
-from tunewise.report.html import render_html
+from tunewise.report.build import ReportResult, build_report, run_report
+from tunewise.report.config import ReportConfig
+from tunewise.report.data import ReportData, collect_report_data, environment_versions
+from tunewise.report.html import headline, render_html
 
-__all__ = ["build_report", "collect_report_data", "environment_versions", "render_html", "ReportData"]
+__all__ = ["ReportConfig", "ReportResult", "run_report", "build_report", "collect_report_data",
+           "environment_versions", "headline", "render_html", "ReportData"]

