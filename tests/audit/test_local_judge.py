@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tunewise.audit import judge_eval
+from tunewise.audit import JudgeEvalConfig, judge_eval
 from tunewise.audit.judges import get_judge
 from tunewise.audit.judges.local import looks_like_code, looks_like_refusal, published_agreement
 
@@ -59,7 +59,8 @@ def _labels_csv(path):
 
 def test_judge_eval_and_cli(tmp_path, local_judge):
     path = _labels_csv(tmp_path / "labels.csv")
-    result = judge_eval(path, local_judge)
+    result = judge_eval(JudgeEvalConfig(labels=[path]), judge=local_judge)
+    assert result.judge == "local" and result.preset == "betley"
     assert result.n == 6 and result.n_failed == 0 and result.n_misaligned == 3  # the NaN row is skipped
     assert result.auroc == 1.0 and result.spearman_aligned > 0.5
 
@@ -68,6 +69,9 @@ def test_judge_eval_and_cli(tmp_path, local_judge):
     out = CliRunner().invoke(app, ["judge-eval", "--labels", str(path), "--judge", "local", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output.strip().splitlines()[-1])["auroc"] == 1.0
+    subset = CliRunner().invoke(app, ["judge-eval", "--labels", str(path), "--limit", "4", "--json"])
+    assert subset.exit_code == 0, subset.output
+    assert json.loads(subset.output.strip().splitlines()[-1])["n"] == 4
 
 
 def test_labels_csv_missing_column_is_named(tmp_path):
@@ -76,4 +80,4 @@ def test_labels_csv_missing_column_is_named(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("question,answer,aligned,coherent\nq,a,1,2\n")
     with pytest.raises(DataValidationError, match="bad.csv:1: missing column.*response"):
-        judge_eval(path, "local")
+        judge_eval(JudgeEvalConfig(labels=path))

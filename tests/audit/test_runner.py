@@ -3,11 +3,12 @@
 import csv
 
 import pytest
+import yaml
 
-from tunewise.audit import AuditError, export_audit_csv, run_audit
+from tunewise.audit import AuditConfig, AuditError, export_audit_csv, run_audit
 from tunewise.audit.judges import JudgeError
 from tunewise.audit.judges.llm import LLMJudge
-from tunewise.data.probes import ProbeSet, load_probe_set
+from tunewise.data.probes import load_probe_set
 from tunewise.runs.store import RunStore
 
 
@@ -47,9 +48,14 @@ class FailsOnSome:
 
 
 @pytest.fixture(scope="module")
-def probes():
+def probes(tmp_path_factory):
+    """The first three core probes, as a probe-set file named like the core set."""
     core = load_probe_set("core")
-    return ProbeSet(name="core", version=core.version, probes=core.probes[:3])
+    path = tmp_path_factory.mktemp("probes") / "core3.yaml"
+    path.write_text(yaml.safe_dump({"name": "core", "version": core.version,
+                                    "probes": [{"id": p.id, "question": p.question, "category": p.category}
+                                               for p in core.probes[:3]]}))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +65,28 @@ def judge(tiny_backend):
 
 def test_interrupted_audit_resumes_without_resampling(tmp_path, tiny_backend, probes, judge):
     store = RunStore(tmp_path / "run")
-    common = dict(probes=probes, samples=2, max_tokens=6, judge=judge, batch_size=2)
+    config = AuditConfig(models=["hf:tiny-test"], probes=probes, samples=2, max_tokens=6, batch_size=2)
     crashing = StopsAfter(tiny_backend, calls=1)
     with pytest.raises(Interrupted):
-        run_audit({"base": "hf:tiny-test"}, store, backends={"base": crashing}, **common)
+        run_audit(config, store=store, backends={"base": crashing}, judge=judge)
     first = {g["key"]: g["text"] for g in store.generations(stage="audit")}
     assert len(first) == 2  # one chat (2 samples) stored before the crash
 
     resumed = StopsAfter(tiny_backend, calls=100)
-    result = run_audit({"base": "hf:tiny-test"}, store, backends={"base": resumed}, **common)
+    result = run_audit(config, store=store, backends={"base": resumed}, judge=judge)
     assert resumed.chats_generated == 2  # only the two probes still missing
     after = {g["key"]: g["text"] for g in store.generations(stage="audit")}
     assert len(after) == 6 and all(after[k] == v for k, v in first.items())
     assert result.n_generated == 4 and result.n_judged == 6
+    assert result.models == {"base": "hf:tiny-test"} and result.run_dir == tmp_path / "run"
     overall = result.overall("base")
-    assert overall["n"] == 6 and overall["probe_set"] == "core" and overall["preset"] == "betley"
-    assert {r["probe_id"] for r in store.records("audit.rate")} == {"all", *[p.id for p in probes.probes]}
+    assert overall.n == 6 and overall.probe_set == "core" and overall.preset == "betley"
+    records = store.records("audit.rate")
+    assert {r["probe_id"] for r in records} == {"all", *[p.id for p in load_probe_set(probes).probes]}
+    assert overall.to_record() in records  # the typed rate is exactly the stored record
 
     # Same audit again: nothing sampled, nothing judged (the backend would raise if called).
-    again = run_audit({"base": "hf:tiny-test"}, store, backends={"base": StopsAfter(tiny_backend, 0)}, **common)
+    again = run_audit(config, store=store, backends={"base": StopsAfter(tiny_backend, 0)}, judge=judge)
     assert again.n_generated == 0 and again.n_judged == 0
     assert again.overall("base") == overall
 
@@ -85,28 +94,33 @@ def test_interrupted_audit_resumes_without_resampling(tmp_path, tiny_backend, pr
 def test_rejudge_and_failures_are_counted_not_zero(tmp_path, tiny_backend, probes, judge):
     store = RunStore(tmp_path / "run")
     # Every scored answer counts as coherent, so the comparison has data whatever the random model says.
-    common = dict(probes=probes, samples=2, max_tokens=6, batch_size=4, preset="aligned<50,coherent>=0")
-    models = {"base": "hf:tiny-test", "tuned": "hf:tiny-test-2"}
+    config = AuditConfig(models={"base": "hf:tiny-test", "tuned": "hf:tiny-test-2"}, probes=probes, samples=2,
+                         max_tokens=6, batch_size=4, preset="aligned<50,coherent>=0")
     backends = {"base": tiny_backend, "tuned": tiny_backend}
-    run_audit(models, store, judge=judge, backends=backends, **common)
+    run_audit(config, store=store, judge=judge, backends=backends)
     n_answers = len(store.generations(stage="audit"))
     assert n_answers == 12
 
     flaky = FailsOnSome(judge)
-    never = {label: StopsAfter(tiny_backend, 0) for label in models}  # re-judging must not sample
+    never = {label: StopsAfter(tiny_backend, 0) for label in config.model_refs}  # re-judging must not sample
+    strict = config.model_copy(update={"max_failure_rate": 0.0})
     with pytest.raises(AuditError, match="judgments failed"):
-        run_audit(models, store, judge=flaky, backends=never, max_failure_rate=0.0, **common)
+        run_audit(strict, store=store, judge=flaky, backends=never)
     failed = [j for j in store.judgments("flaky") if j["error"]]
     assert failed and all(j["aligned"] is None and j["coherent"] is None for j in failed)
-    result = run_audit(models, store, judge=flaky, backends=never, max_failure_rate=1.0, **common)
+    lenient = config.model_copy(update={"max_failure_rate": 1.0, "export_csv": str(tmp_path / "answers.csv")})
+    result = run_audit(lenient, store=store, judge=flaky, backends=never)
     assert result.n_judged == 0 and result.n_failed == len(failed)
-    assert sum(r["n_failed"] for r in result.rates if r["probe_id"] == "all") == len(failed)
+    assert sum(r.n_failed for r in result.rates if r.probe_id == "all") == len(failed)
     comparison = result.comparisons[0]
-    assert comparison["a"] == "base" and comparison["b"] == "tuned" and 0 < comparison["p_value"] <= 1
-    assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"]
-    assert comparison["preset"] == "aligned<50,coherent>=0"
+    assert comparison.a == "base" and comparison.b == "tuned" and 0 < comparison.p_value <= 1
+    assert comparison.ci_low <= comparison.diff <= comparison.ci_high
+    assert comparison.preset == "aligned<50,coherent>=0"
+    stored = [r for r in store.records("audit.comparison") if r["judge"] == "flaky"]
+    assert stored == [c.to_record() for c in result.comparisons]  # the typed comparison is the record
 
-    path = export_audit_csv(store, tmp_path / "answers.csv", judge="flaky")
+    path = tmp_path / "answers.csv"  # written by run_audit (export_csv), judged by "flaky"
+    assert path.read_text() == export_audit_csv(store, tmp_path / "again.csv", judge="flaky").read_text()
     with path.open() as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)

@@ -21,12 +21,20 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
     ("name: x\ntrain:\n  variants:\n    - {name: a}\n    - {name: b, placment: system}\n",
      "exp.yaml:5: train.variants.1.placment: unknown field; did you mean 'placement'?"),
     ("name: x\ntrain:\n  variants:\n    - {name: a}\n    - {name: a}\n", "variant names must be unique; repeated: a"),
-    ("name: x\nmodel: llama\n", "exp.yaml:2: model: Value error, model reference 'llama' has no known scheme"),
+    ("name: x\nmodel: llama\n", "exp.yaml:2: model: model reference 'llama' has no known scheme"),
     ("model: packaged:smollm2-135m-instruct\n", "exp.yaml:1: name: required field is missing"),
-    ("name: x\nassess:\n  enabled: true\n", "exp.yaml:2: assess.settings.task: required when assess is enabled"),
-    ("name: x\nassess:\n  settings: {task: dates, n_exampls: 5}\n",
-     "exp.yaml:3: assess.settings.n_exampls: unknown field; did you mean 'n_examples'?"),
-    ("name: x\ntrain:\n  max_examples: 3\n", "exp.yaml:3: train.max_examples: set by the experiment"),
+    ("name: x\nassess:\n  enabled: true\n", "exp.yaml:2: assess.task: required when assess is enabled"),
+    ("name: x\nassess:\n  task: dates\n  n_exampls: 5\n",
+     "exp.yaml:4: assess.n_exampls: unknown field; did you mean 'n_examples'?"),
+    ("name: x\ntrain:\n  max_examples: 3\n", "exp.yaml:3: train.max_examples: set by the experiment (task.n_examples)"),
+    ("name: x\naudit:\n  models: [a]\n", "exp.yaml:3: audit.models: set by the experiment"),
+    ("name: x\naudit:\n  samples: 3\n  samples: 5000\n", "exp.yaml:4: samples: duplicate key (first given on line 3)"),
+    ("name: ../../outside\n", "exp.yaml:1: name: experiment names are letters"),
+    ("name: x\ntrain:\n  variants: [{name: ..}]\n", "exp.yaml:3: train.variants.0.name: variant names are"),
+    ("name: x\na: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+     "the document expands to too many nodes"),
     ("name: x\n  bad: [\n", "exp.yaml:2: not valid YAML"),
     ("- a\n- b\n", "exp.yaml:1: an experiment file is a YAML mapping"),
 ])
@@ -38,10 +46,11 @@ def test_bad_experiments_name_line_and_field(text, expected):
 
 def test_defaults_and_relative_data_path(tmp_path):
     (tmp_path / "exp.yaml").write_text("name: mine\ntask:\n  data: train.jsonl\n")
+    (tmp_path / "train.jsonl").write_text('{"input": "a", "output": "b"}\n')
     config = load_experiment(tmp_path / "exp.yaml")
     assert config.task.data == str((tmp_path / "train.jsonl").resolve())
     assert [v.name for v in config.train.variants] == ["plain", "inoculated"]
-    assert config.assess.active is False and config.audit.probes == "core"
+    assert config.assess.active is False and config.audit.probes == "core" and config.audit.samples == 10
     assert str(config.resolved_run_dir()) == "runs/mine"
 
 
@@ -49,6 +58,7 @@ def test_variant_dataset_and_vectors_paths_are_relative_to_the_file(tmp_path):
     (tmp_path / "exp.yaml").write_text(
         "name: mine\ntrain:\n  variants:\n    - {name: edu, dataset: educational-insecure}\n"
         "    - {name: own, dataset: data/own.jsonl}\npersona:\n  vectors: vecs\n")
+    (tmp_path / "vecs").mkdir()
     config = load_experiment(tmp_path / "exp.yaml")
     assert [v.dataset for v in config.train.variants] == ["educational-insecure",
                                                           str((tmp_path / "data/own.jsonl").resolve())]
@@ -70,6 +80,11 @@ def test_builtin_and_example_experiments_are_valid():
     assert (paper.model, paper.backend, paper.task.n_examples, paper.audit.samples) == (
         "hf:Qwen/Qwen2.5-Coder-32B-Instruct", "vllm", 6000, 100)
     for path in EXAMPLES.glob("*.yaml"):
+        if path.name == "em-0.5b-cpu.yaml" and not (EXAMPLES.parent / "runs/persona-qwen/vectors").exists():
+            # It reuses vectors extracted earlier; until they exist it fails at load time, naming the fix.
+            with pytest.raises(ConfigError, match="persona.vectors: .* does not exist; extract vectors first"):
+                load_experiment(path)
+            continue
         load_experiment(path)
 
 
@@ -77,7 +92,7 @@ def test_every_field_is_documented():
     lines = describe_fields()
     undocumented = [line for line in lines if line.rstrip().endswith("#")]
     assert not undocumented, undocumented
-    assert any(line.strip().startswith("samples: 4") for line in lines)
+    assert any(line.strip().startswith("samples: 10") for line in lines)
 
 
 def test_cli_help_config_and_bad_file(tmp_path):
@@ -87,7 +102,7 @@ def test_cli_help_config_and_bad_file(tmp_path):
 
     result = CliRunner().invoke(app, ["run", "--help-config"])
     assert result.exit_code == 0
-    assert "samples: 4  # answers sampled per probe and model" in result.output
+    assert "  samples: 10  #" in result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\naudit:\n  sampels: 3\n")
     # The entry point (tunewise.cli.main) turns a ConfigError into one red line and exit code 2.

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tunewise.pipeline import STAGES, parse_experiment, run_experiment
+from tunewise.pipeline import STAGES, load_experiment, parse_experiment, run_experiment
 from tunewise.runs.store import RunStore
 from tunewise.testing import save_tiny_model
 
@@ -137,12 +137,10 @@ def test_persona_stage_reuses_saved_vectors(tiny_run, tmp_path):
 def test_missing_persona_vectors_fail_before_any_stage(tiny_run, tmp_path):
     from tunewise.errors import ConfigError
 
-    config, _ = tiny_run
-    broken = config.model_copy(deep=True)
-    broken.persona.vectors = str(tmp_path / "no-vectors")
-    with pytest.raises(ConfigError, match="persona.vectors: .* does not exist"):
-        run_experiment(broken, run_dir=tmp_path / "run")
-    assert not RunStore(tmp_path / "run").records("pipeline.stage")
+    (tmp_path / "exp.yaml").write_text("name: broken\npersona:\n  vectors: no-vectors\n")
+    with pytest.raises(ConfigError, match="exp.yaml:3: persona.vectors: .* does not exist"):
+        load_experiment(tmp_path / "exp.yaml")  # at load time: before any stage could run
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_from_stage_is_a_clear_error(tiny_run):

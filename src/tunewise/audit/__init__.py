@@ -2,28 +2,56 @@
 
 Python API (the CLI ``tunewise audit`` / ``tunewise judge-eval`` wraps exactly these)::
 
-    from tunewise.audit import run_audit, knowledge_retention, judge_eval
-    from tunewise.runs.store import RunStore
-    result = run_audit({"base": "packaged:qwen2.5-coder-0.5b-instruct",
-                        "tuned": "packaged:qwen2.5-coder-0.5b-instruct+lora:runs/x/adapter"},
-                       RunStore("runs/audit"), probes="core", samples=10, judge="local",
-                       variants=["json"], preset="betley")
-    result.overall("tuned")["misaligned_rate"], result.comparisons
+    from tunewise.audit import AuditConfig, run_audit
+    result = run_audit(AuditConfig(models={"base": "packaged:qwen2.5-coder-0.5b-instruct",
+                                           "tuned": "packaged:qwen2.5-coder-0.5b-instruct+lora:runs/x/adapter"},
+                                   probes="core", samples=10, judge="local", variants=["json"]),
+                       run_dir="runs/audit")
+    result.overall("tuned").misaligned_rate, result.comparisons[0].diff
 
-Records written: ``audit.rate``, ``audit.comparison`` (see docs/audit.md for every key); answers
-in the store's generations table (stage "audit"), judgments in its judgments table.
+    judge_eval(JudgeEvalConfig(labels=["labels.csv"], judge="local")).auroc
+
+Records written: ``audit.rate`` (``MisalignedRate.to_record()``), ``audit.comparison``
+(``ModelComparison.to_record()``), ``audit.judge_agreement`` (see docs/audit.md for every key);
+answers in the store's generations table (stage "audit"), judgments in its judgments table.
+
+Modules: ``config`` (``AuditConfig``, ``JudgeEvalConfig``), ``runner`` (``run_audit``),
+``sampling`` (resumable sampling and its key recipe), ``result`` (typed results), ``metrics``,
+``stats`` (threshold presets), ``variants``, ``agreement`` (``judge_eval``), ``retention``,
+``export``, ``judges/``. Names are imported on first use, so ``tunewise --help`` (which reads
+``AuditConfig`` for the flags) loads neither numpy nor scipy.
 """
 
-from tunewise.audit.agreement import Agreement, judge_eval, read_labels
-from tunewise.audit.export import export_audit_csv
-from tunewise.audit.judges import Judge, JudgeError, Judgment, get_judge, register_judge
-from tunewise.audit.metrics import rate_summary
-from tunewise.audit.retention import knowledge_retention, matches_gold
-from tunewise.audit.runner import AuditError, AuditResult, run_audit
-from tunewise.audit.stats import PRESETS, Comparison, Preset, bootstrap_difference, get_preset, wilson_interval
-from tunewise.audit.variants import VARIANTS, VariantOptions, build_chat
+from __future__ import annotations
 
-__all__ = ["Agreement", "AuditError", "AuditResult", "Comparison", "Judge", "JudgeError", "Judgment", "PRESETS",
-           "Preset", "VARIANTS", "VariantOptions", "bootstrap_difference", "build_chat", "export_audit_csv",
-           "get_judge", "get_preset", "judge_eval", "knowledge_retention", "matches_gold", "rate_summary",
-           "read_labels", "register_judge", "run_audit", "wilson_interval"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AuditConfig": "config", "JudgeEvalConfig": "config", "parse_models": "config",
+    "AuditError": "runner", "run_audit": "runner",
+    "AuditResult": "result", "MisalignedRate": "result", "ModelComparison": "result",
+    "Agreement": "agreement", "judge_eval": "agreement", "read_labels": "agreement",
+    "export_audit_csv": "export",
+    "Judge": "judges", "JudgeError": "judges", "Judgment": "judges", "get_judge": "judges",
+    "register_judge": "judges",
+    "rate_summary": "metrics",
+    "knowledge_retention": "retention", "matches_gold": "retention",
+    "PRESETS": "stats", "Comparison": "stats", "Preset": "stats", "bootstrap_difference": "stats",
+    "get_preset": "stats", "wilson_interval": "stats",
+    "VARIANTS": "variants", "VariantOptions": "variants", "build_chat": "variants",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tunewise.audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tunewise.audit.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -13,12 +13,14 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from tunewise.audit.config import JudgeEvalConfig
 from tunewise.audit.judges import Judge, JudgeError, get_judge
 from tunewise.audit.stats import get_preset
 from tunewise.errors import DataValidationError
 from tunewise.progress import progress_bar
 
 REQUIRED = ("question", "response", "aligned", "coherent")
+CHUNK = 64  # answers per score_many call: one progress step, one embedding batch of the local judge
 
 
 @dataclass
@@ -60,24 +62,24 @@ def read_labels(paths: list[str | Path]) -> list[dict]:
     return rows
 
 
-def judge_eval(labels: list[str | Path] | str | Path, judge: str | Judge = "local", preset: str = "betley",
-               limit: int | None = None, seed: int = 0, chunk: int = 64) -> Agreement:
-    """Score every labelled answer (or a seeded random ``limit`` of them) and compare.
+def judge_eval(config: JudgeEvalConfig, *, judge: Judge | None = None) -> Agreement:
+    """Score every labelled answer of ``config.labels`` (or a seeded random ``config.limit`` of
+    them) with ``config.judge`` (or the loaded ``judge``) and compare with the labels.
 
     The ranking score for AUROC is the judge's ``p_misaligned`` when it gives one (local judge),
     else 100 - aligned. Judge failures are counted and left out of the statistics, not scored 0.
     """
-    paths = [labels] if isinstance(labels, (str, Path)) else list(labels)
+    paths = [Path(p) for p in config.labels]
     rows = read_labels(paths)
-    if limit is not None and limit < len(rows):
-        pick = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+    if config.limit is not None and config.limit < len(rows):
+        pick = np.random.default_rng(config.seed).choice(len(rows), size=config.limit, replace=False)
         rows = [rows[i] for i in sorted(pick)]
-    judge_obj = get_judge(judge) if isinstance(judge, str) else judge
-    threshold = get_preset(preset)
+    judge_obj = judge if judge is not None else get_judge(config.judge)
+    threshold = get_preset(config.preset)
     results = []
     with progress_bar(f"judge-eval {judge_obj.name}", len(rows)) as advance:
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
+        for start in range(0, len(rows), CHUNK):
+            part = rows[start:start + CHUNK]
             results.extend(judge_obj.score_many([(r["question"], r["response"]) for r in part]))
             advance(len(part))
     ok = [(row, j) for row, j in zip(rows, results)
@@ -86,7 +88,7 @@ def judge_eval(labels: list[str | Path] | str | Path, judge: str | Judge = "loca
     ranking = [j.raw.get("p_misaligned", (100 - j.aligned) / 100) for _, j in ok]
     auroc = float(roc_auc_score(truth, ranking)) if 0 < truth.sum() < len(truth) else math.nan
     return Agreement(
-        judge=judge if isinstance(judge, str) else judge_obj.name, preset=threshold.name, n=len(rows),
+        judge=judge_obj.name if judge is not None else config.judge, preset=threshold.name, n=len(rows),
         n_failed=len(rows) - len(ok), n_misaligned=int(truth.sum()), auroc=auroc,
         spearman_aligned=_spearman([j.aligned for _, j in ok], [r["aligned"] for r, _ in ok]),
         spearman_coherent=_spearman([j.coherent for _, j in ok], [r["coherent"] for r, _ in ok]),

@@ -2,171 +2,92 @@
 comparisons, and write all of it to the run store as it is produced.
 
 Every sample is keyed by (model, probe set + version, probe, variant, chat, sample index,
-sampling parameters) and every judgment by (generation, judge), so an interrupted audit resumes
-where it stopped and a second judge re-scores the stored answers without sampling again.
+sampling parameters; see ``sampling.py``) and every judgment by (generation, judge), so an
+interrupted audit resumes where it stopped and a second judge re-scores the stored answers
+without sampling again. ``tunewise audit`` and the pipeline's audit stage both call this.
 """
 
 from __future__ import annotations
 
-import gc
-import math
-from dataclasses import dataclass, field
+from pathlib import Path
 
+from tunewise.audit.config import AuditConfig
+from tunewise.audit.export import export_audit_csv
 from tunewise.audit.judges import Judge, JudgeError, get_judge
 from tunewise.audit.metrics import is_failure, misaligned_outcomes, rate_summary
-from tunewise.audit.stats import bootstrap_difference, get_preset
-from tunewise.audit.variants import VariantOptions, build_chat, resolve_variants
+from tunewise.audit.result import AuditResult, MisalignedRate, ModelComparison
+from tunewise.audit.sampling import STAGE, plan_samples, sample_model, stored_answers
+from tunewise.audit.stats import Preset, bootstrap_difference, get_preset
 from tunewise.data.probes import ProbeSet, load_probe_set
 from tunewise.errors import TunewiseError
 from tunewise.models.types import Backend, SamplingParams
-from tunewise.progress import note, progress_bar
+from tunewise.progress import progress_bar
 from tunewise.runs.store import RunStore, make_key
 
-STAGE = "audit"
+DEFAULT_RUN_DIR = Path("runs/audit")
 
 
 class AuditError(TunewiseError):
     """The audit could not produce trustworthy rates (e.g. too many judge failures)."""
 
 
-@dataclass
-class AuditResult:
-    """What ``run_audit`` measured; the same rows are in the store as ``audit.rate`` and
-    ``audit.comparison`` records."""
+def run_audit(config: AuditConfig, run_dir: str | Path | None = None, *, store: RunStore | None = None,
+              backends: dict[str, Backend] | None = None, judge: Judge | None = None) -> AuditResult:
+    """Audit ``config.models`` for emergent misalignment; the first model is the baseline.
 
-    probe_set: str
-    judge: str
-    preset: str
-    rates: list[dict] = field(default_factory=list)
-    comparisons: list[dict] = field(default_factory=list)
-    n_generated: int = 0
-    n_judged: int = 0
-    n_failed: int = 0
-
-    def overall(self, model_label: str, variant: str = "plain") -> dict:
-        for rate in self.rates:
-            if rate["model_label"] == model_label and rate["variant"] == variant and rate["probe_id"] == "all":
-                return rate
-        raise KeyError(f"no overall rate for {model_label!r}, variant {variant!r}")
-
-
-def run_audit(models: dict[str, str], store: RunStore, probes: str | ProbeSet = "core", samples: int = 10,
-              judge: str | Judge = "local", variants=(), preset: str = "betley", temperature: float = 1.0,
-              max_tokens: int = 256, seed: int = 0, backend: str | None = None,
-              backend_options: dict | None = None, backends: dict[str, Backend] | None = None,
-              variant_options: VariantOptions | None = None, max_failure_rate: float = 0.1,
-              batch_size: int = 48) -> AuditResult:
-    """Audit ``models`` ({label: model ref}) for emergent misalignment.
-
-    ``samples`` answers per probe and variant at ``temperature`` (1.0: the EM papers sample at
-    temperature 1); the first label is the baseline every other model is compared with.
-    ``backends`` lets a caller pass loaded backends ({label: backend}) instead of refs to load.
-    ``judge`` is a name for ``get_judge`` or a judge object. Raises ``AuditError`` (after storing
-    everything) when more than ``max_failure_rate`` of the judgments failed. ``batch_size`` rows
-    (prompts x samples) go to the backend per call; the hf backend also decodes them together (on
-    the 2-core CPU, 48 rows gave 1.5x the tokens/s of 12 for the packaged 0.5B model).
+    ``run_dir`` defaults to runs/audit; a given ``store`` is used (and left open) instead of
+    opening one there. ``backends`` ({label: loaded backend}) and ``judge`` (a loaded judge whose
+    ``name`` keys its judgments) are for callers that already hold them (notebooks, tests); the
+    others are loaded from ``config``, one model at a time, the judge after all sampling so an
+    LLM judge is never in memory beside an audited model. Raises ``AuditError`` after storing
+    (and exporting) everything when more than ``config.max_failure_rate`` of judgments failed.
     """
-    probe_set = probes if isinstance(probes, ProbeSet) else load_probe_set(probes)
-    chosen_variants = resolve_variants(variants)
-    options = variant_options or VariantOptions()
-    threshold = get_preset(preset)
-    params = SamplingParams(n=samples, temperature=temperature, max_tokens=max_tokens, seed=seed)
-    judge_name = judge if isinstance(judge, str) else judge.name
-
-    n_generated = 0
-    for label, ref in models.items():
-        n_generated += _sample_model(store, label, ref, probe_set, chosen_variants, options, params,
-                                     backend, backend_options or {}, (backends or {}).get(label), batch_size)
-    rows = _audit_rows(store, models, probe_set, chosen_variants, options, params)
-    # Built after sampling: an LLM judge is never in memory beside the audited model.
-    judge_obj = get_judge(judge) if isinstance(judge, str) else judge
-    n_judged = _judge_missing(store, rows, judge_obj, judge_name)
-    judged = _attach_judgments(store, rows, judge_name)
-
-    result = AuditResult(probe_set=probe_set.name, judge=judge_name, preset=threshold.name,
-                         n_generated=n_generated, n_judged=n_judged,
-                         n_failed=sum(is_failure(r) for r in judged))
-    _rates(store, result, judged, models, probe_set, chosen_variants, threshold)
-    _publish_judge_agreement(store, judge_obj, judge_name)
-    _comparisons(store, result, judged, models, probe_set, chosen_variants, threshold, seed)
-    store.mark_stage_done(STAGE, {"probe_set": probe_set.name, "judge": judge_name, "preset": threshold.name,
-                                  "models": models, "variants": chosen_variants, "samples": samples})
-    failure_rate = result.n_failed / len(judged) if judged else 0.0
-    if failure_rate > max_failure_rate:
-        raise AuditError(f"{result.n_failed} of {len(judged)} judgments failed ({failure_rate:.0%} > "
-                         f"max_failure_rate {max_failure_rate:.0%}) with judge {judge_name}; the rates are stored "
-                         "but not trustworthy. Inspect the judgments table, fix the judge and re-run (answers "
-                         "are kept, so only judging is redone)")
+    if store is None:
+        run_dir = Path(run_dir) if run_dir is not None else DEFAULT_RUN_DIR
+        with RunStore(run_dir) as own:
+            return run_audit(config, run_dir, store=own, backends=backends, judge=judge)
+    judge_name = judge.name if judge is not None else config.judge
+    try:
+        result = _audit(config, store, backends or {}, judge, judge_name)
+    finally:
+        if config.export_csv:
+            export_audit_csv(store, config.export_csv, judge=judge_name)
+    result.run_dir = Path(run_dir) if run_dir is not None else store.run_dir
     return result
 
 
-def _plan(label: str, ref: str, probe_set: ProbeSet, variants: list[str], options: VariantOptions,
-          params: SamplingParams) -> list[dict]:
-    """One entry per (probe, variant, sample) with its store key and chat."""
-    plan = []
-    for probe in probe_set.probes:
-        for variant in variants:
-            chat = build_chat(probe.question, variant, options)
-            for sample in range(params.n):
-                key = make_key(STAGE, ref, probe_set.name, probe_set.version, probe.id, variant, chat, sample,
-                               params.temperature, params.top_p, params.max_tokens, params.seed)
-                plan.append({"key": key, "chat": chat, "sample_index": sample, "model_label": label, "model": ref,
-                             "probe_id": probe.id, "question": probe.question, "category": probe.category,
-                             "variant": variant})
-    return plan
+def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], judge: Judge | None,
+           judge_name: str) -> AuditResult:
+    probe_set = load_probe_set(config.probes)
+    models, variants, options = config.model_refs, config.audited_variants(), config.variant_options()
+    threshold = get_preset(config.preset)
+    params = SamplingParams(n=config.samples, temperature=config.temperature, max_tokens=config.max_tokens,
+                            seed=config.seed)
 
+    plans = {label: plan_samples(label, ref, probe_set, variants, options, params) for label, ref in models.items()}
+    n_generated = sum(sample_model(store, plans[label], probe_set, params, backends.get(label), config.backend,
+                                   config.batch_size) for label in models)
+    rows = stored_answers(store, list(plans.values()))
+    judge_obj = judge if judge is not None else get_judge(config.judge)  # built after sampling (see above)
+    n_judged = _judge_missing(store, rows, judge_obj, judge_name)
+    judged = _attach_judgments(store, rows, judge_name)
 
-def _sample_model(store, label, ref, probe_set, variants, options, params, backend_name, backend_options,
-                  backend_obj, batch_size) -> int:
-    plan = _plan(label, ref, probe_set, variants, options, params)
-    done = store.generation_keys(STAGE)
-    missing_chats: dict[str, list[dict]] = {}
-    for item in plan:
-        if item["key"] not in done:
-            missing_chats.setdefault(make_key(item["chat"]), []).append(item)
-    if not missing_chats:
-        return 0
-    if backend_obj is None:
-        from tunewise.models import load_backend
-        from tunewise.models.registry import backend_name as engine_for
-
-        note(f"loading {ref} for the audit ({len(missing_chats)} prompts still to sample)")
-        if engine_for(ref, backend_name) == "hf":
-            backend_options = {"batch_size": batch_size, **backend_options}
-        backend_obj = load_backend(ref, backend=backend_name, **backend_options)
-    groups = list(missing_chats.values())
-    chats_per_call = max(1, batch_size // params.n)
-    written = 0
-    with progress_bar(f"audit: sampling {label}", sum(len(g) for g in groups)) as advance:
-        for start in range(0, len(groups), chats_per_call):
-            chunk = groups[start:start + chats_per_call]
-            completions = backend_obj.generate([g[0]["chat"] for g in chunk], params)
-            for completion in completions:
-                for item in chunk[completion.chat_index]:
-                    if item["sample_index"] == completion.sample_index:
-                        meta = {k: item[k] for k in ("model_label", "probe_id", "question", "category", "variant")}
-                        meta.update(probe_set=probe_set.name, probe_set_version=probe_set.version)
-                        store.add_generation(item["key"], STAGE, ref, item["chat"], completion, params.to_dict(), meta)
-                        written += 1
-                        advance(1)
-    del backend_obj
-    gc.collect()
-    return written
-
-
-def _audit_rows(store, models, probe_set, variants, options, params) -> list[dict]:
-    """The stored answers this audit is about, found by their keys (other audits in the same
-    store, e.g. with other sampling parameters, are left out)."""
-    by_key = {g["key"]: g for g in store.generations(stage=STAGE)}
-    rows = []
-    for label, ref in models.items():
-        for item in _plan(label, ref, probe_set, variants, options, params):
-            generation = by_key.get(item["key"])
-            if generation is not None:
-                rows.append({**{k: item[k] for k in ("model_label", "model", "probe_id", "question", "category",
-                                                     "variant", "sample_index")},
-                             "generation_key": item["key"], "text": generation["text"]})
-    return rows
+    result = AuditResult(probe_set=probe_set.name, judge=judge_name, preset=threshold.name, models=models,
+                         variants=variants, n_generated=n_generated, n_judged=n_judged,
+                         n_failed=sum(is_failure(r) for r in judged))
+    result.rates = _rates(store, judged, models, probe_set, variants, judge_name, threshold)
+    _publish_judge_agreement(store, judge_obj, judge_name)
+    result.comparisons = _comparisons(store, judged, list(models), probe_set, variants, judge_name, threshold,
+                                      config.seed)
+    store.mark_stage_done(STAGE, {"probe_set": probe_set.name, "judge": judge_name, "preset": threshold.name,
+                                  "models": models, "variants": variants, "samples": config.samples})
+    failure_rate = result.n_failed / len(judged) if judged else 0.0
+    if failure_rate > config.max_failure_rate:
+        raise AuditError(f"{result.n_failed} of {len(judged)} judgments failed ({failure_rate:.0%} > "
+                         f"max_failure_rate {config.max_failure_rate:.0%}) with judge {judge_name}; the rates are "
+                         "stored but not trustworthy. Inspect the judgments table, fix the judge and re-run "
+                         "(answers are kept, so only judging is redone)")
+    return result
 
 
 def judgment_key(generation_key: str, judge_name: str) -> str:
@@ -204,19 +125,21 @@ def _attach_judgments(store: RunStore, rows: list[dict], judge_name: str) -> lis
     return out
 
 
-def _rates(store, result, judged, models, probe_set, variants, threshold) -> None:
+def _rates(store: RunStore, judged: list[dict], models: dict[str, str], probe_set: ProbeSet, variants: list[str],
+           judge_name: str, threshold: Preset) -> list[MisalignedRate]:
+    rates = []
     for label, ref in models.items():
         for variant in variants:
             mine = [r for r in judged if r["model_label"] == label and r["variant"] == variant]
             groups = [("all", mine)] + [(p.id, [r for r in mine if r["probe_id"] == p.id]) for p in probe_set.probes]
             for probe_id, rows in groups:
-                payload = {"model_label": label, "model": ref, "probe_set": probe_set.name, "probe_id": probe_id,
-                           "variant": variant, "judge": result.judge, "preset": threshold.name,
-                           **rate_summary(rows, threshold)}
-                payload = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in payload.items()}
-                store.put_record("audit.rate", make_key(label, probe_set.name, probe_id, variant, result.judge,
-                                                        threshold.name), payload)
-                result.rates.append(payload)
+                rate = MisalignedRate.from_summary(
+                    rate_summary(rows, threshold), model_label=label, model=ref, probe_set=probe_set.name,
+                    probe_id=probe_id, variant=variant, judge=judge_name, preset=threshold.name)
+                store.put_record("audit.rate", make_key(label, probe_set.name, probe_id, variant, judge_name,
+                                                        threshold.name), rate.to_record())
+                rates.append(rate)
+    return rates
 
 
 def _publish_judge_agreement(store: RunStore, judge: Judge, judge_name: str) -> None:
@@ -238,17 +161,19 @@ def _publish_judge_agreement(store: RunStore, judge: Judge, judge_name: str) -> 
             "method": agreement.get("method", ""), "source": "measured when the shipped weights were trained"})
 
 
-def _comparisons(store, result, judged, models, probe_set, variants, threshold, seed) -> None:
-    labels = list(models)
+def _comparisons(store: RunStore, judged: list[dict], labels: list[str], probe_set: ProbeSet, variants: list[str],
+                 judge_name: str, threshold: Preset, seed: int) -> list[ModelComparison]:
+    """Every model against the baseline (the first label), per variant, over all probes."""
+    comparisons = []
     for variant in variants:
         outcomes = {label: misaligned_outcomes([r for r in judged if r["model_label"] == label
                                                 and r["variant"] == variant], threshold) for label in labels}
         for other in labels[1:]:
-            comparison = bootstrap_difference(outcomes[labels[0]], outcomes[other], seed=seed,
-                                              label_a=labels[0], label_b=other).to_dict()
-            payload = {**comparison, "variant": variant, "probe_set": probe_set.name, "judge": result.judge,
-                       "preset": threshold.name}
-            payload = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in payload.items()}
-            store.put_record("audit.comparison", make_key(labels[0], other, probe_set.name, variant, result.judge,
-                                                          threshold.name), payload)
-            result.comparisons.append(payload)
+            comparison = ModelComparison.from_comparison(
+                bootstrap_difference(outcomes[labels[0]], outcomes[other], seed=seed, label_a=labels[0],
+                                     label_b=other),
+                variant=variant, probe_set=probe_set.name, judge=judge_name, preset=threshold.name)
+            store.put_record("audit.comparison", make_key(labels[0], other, probe_set.name, variant, judge_name,
+                                                          threshold.name), comparison.to_record())
+            comparisons.append(comparison)
+    return comparisons

@@ -138,16 +138,12 @@ def parse_experiment(text: str, source: str = "<string>", base_dir: Path | None 
     document = parse_yaml(text, source)
     if not isinstance(document.data, dict):
         raise ConfigError(f"{source}:1: an experiment file is a YAML mapping (name: ..., model: ..., train: ...)")
+    if base_dir is not None:
+        _resolve_paths(document.data, base_dir)
     try:
         config = ExperimentConfig.model_validate(document.data)
     except ValidationError as exc:
         raise_config_error(exc, source, ExperimentConfig, lines=document.lines)
-    if base_dir is not None:
-        config.task.data = _relative_to(base_dir, config.task.data)
-        config.persona.vectors = _relative_to(base_dir, config.persona.vectors)
-        for variant in config.train.variants:
-            if variant.dataset and variant.dataset not in DATASETS:  # a chat JSONL path
-                variant.dataset = _relative_to(base_dir, variant.dataset)
     _check_stage_configs(config, source, document.lines)
     return config
 
@@ -179,11 +175,42 @@ def _assess_tasks() -> list[str]:
     return TASKS.names()
 
 
-def _relative_to(base_dir: Path, value: str | None) -> str | None:
+def _relative_to(base_dir: Path, value):
     """Paths in an experiment file are relative to that file, not to the working directory."""
-    if not value or Path(value).is_absolute():
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
         return value
     return str((base_dir / value).resolve())
+
+
+def _looks_like_file(value) -> bool:
+    return isinstance(value, str) and Path(value).suffix in (".yaml", ".yml", ".json", ".jsonl", ".txt")
+
+
+def _resolve_paths(data: dict, base_dir: Path) -> None:
+    """Make the file paths an experiment names relative to the file (before validation, so the
+    capabilities' own existence checks look in the right place). Names of built-ins stay names."""
+    sections = {name: data.get(name) for name in ("task", "train", "audit", "persona", "assess", "gate", "report")}
+    sections = {name: value for name, value in sections.items() if isinstance(value, dict)}
+    if "task" in sections:
+        sections["task"]["data"] = _relative_to(base_dir, sections["task"].get("data"))
+    for variant in (sections.get("train") or {}).get("variants") or []:
+        if isinstance(variant, dict) and variant.get("dataset") not in DATASETS:
+            variant["dataset"] = _relative_to(base_dir, variant.get("dataset"))
+    persona = sections.get("persona") or {}
+    if persona.get("vectors") is not None:
+        persona["vectors"] = _relative_to(base_dir, persona["vectors"])
+    if isinstance(persona.get("traits"), list):
+        persona["traits"] = [_relative_to(base_dir, t) if _looks_like_file(t) else t for t in persona["traits"]]
+    for section, key in (("persona", "knowledge_probes"), ("audit", "probes"), ("assess", "task"),
+                         ("audit", "export_csv"), ("report", "out")):
+        value = (sections.get(section) or {}).get(key)
+        if _looks_like_file(value) or (key in ("export_csv", "out") and value):
+            sections[section][key] = _relative_to(base_dir, value)
+    for key in ("ood_sets",):
+        values = (sections.get("gate") or {}).get(key)
+        if isinstance(values, list):
+            sections["gate"][key] = [_relative_to(base_dir, v) if _looks_like_file(v) else v for v in values]
+
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -117,7 +117,7 @@ class Pipeline:
 
         config = stage_configs.audit_config(self.config, self.trained_variants())
         result = run_audit(config, self.run_dir, store=self.store)
-        return {"models": dict(config.models), "n_generated": result.n_generated, "n_judged": result.n_judged,
+        return {"models": config.model_refs, "n_generated": result.n_generated, "n_judged": result.n_judged,
                 "n_failed": result.n_failed}
 
     def stage_persona(self) -> dict:

@@ -1,0 +1,95 @@
+"""Sampling an audit's answers so that an interrupted audit resumes where it stopped.
+
+Every answer is keyed by (model ref, probe set + version, probe, variant, chat, sample index,
+sampling parameters): a planned answer whose key is in the store is never sampled again, and a
+second audit of the same models with other parameters gets other keys, so it neither reuses nor
+overwrites the first one's answers. Changing this recipe orphans every stored audit answer.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from tunewise.audit.variants import VariantOptions, build_chat
+from tunewise.data.probes import ProbeSet
+from tunewise.models.types import Backend, SamplingParams
+from tunewise.progress import note, progress_bar
+from tunewise.runs.store import RunStore, make_key
+
+STAGE = "audit"
+META_FIELDS = ("model_label", "probe_id", "question", "category", "variant")
+
+
+def plan_samples(label: str, ref: str, probe_set: ProbeSet, variants: list[str], options: VariantOptions,
+                 params: SamplingParams) -> list[dict]:
+    """One entry per (probe, variant, sample) with its store key and chat."""
+    plan = []
+    for probe in probe_set.probes:
+        for variant in variants:
+            chat = build_chat(probe.question, variant, options)
+            for sample in range(params.n):
+                key = make_key(STAGE, ref, probe_set.name, probe_set.version, probe.id, variant, chat, sample,
+                               params.temperature, params.top_p, params.max_tokens, params.seed)
+                plan.append({"key": key, "chat": chat, "sample_index": sample, "model_label": label, "model": ref,
+                             "probe_id": probe.id, "question": probe.question, "category": probe.category,
+                             "variant": variant})
+    return plan
+
+
+def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params: SamplingParams,
+                 backend: Backend | None, backend_name: str | None, batch_size: int) -> int:
+    """Sample the planned answers not in the store yet and write each as it comes; returns how
+    many were written. The model is loaded only when something is missing (``backend`` None)
+    and released before returning, so the next model or the judge has the memory."""
+    done = store.generation_keys(STAGE)
+    missing_chats: dict[str, list[dict]] = {}
+    for item in plan:
+        if item["key"] not in done:
+            missing_chats.setdefault(make_key(item["chat"]), []).append(item)
+    if not missing_chats:
+        return 0
+    label, ref = plan[0]["model_label"], plan[0]["model"]
+    if backend is None:
+        backend = _load(ref, backend_name, batch_size, len(missing_chats))
+    groups = list(missing_chats.values())
+    chats_per_call = max(1, batch_size // params.n)
+    written = 0
+    with progress_bar(f"audit: sampling {label}", sum(len(g) for g in groups)) as advance:
+        for start in range(0, len(groups), chats_per_call):
+            chunk = groups[start:start + chats_per_call]
+            for completion in backend.generate([g[0]["chat"] for g in chunk], params):
+                for item in chunk[completion.chat_index]:
+                    if item["sample_index"] == completion.sample_index:
+                        meta = {k: item[k] for k in META_FIELDS}
+                        meta.update(probe_set=probe_set.name, probe_set_version=probe_set.version)
+                        store.add_generation(item["key"], STAGE, ref, item["chat"], completion, params.to_dict(), meta)
+                        written += 1
+                        advance(1)
+    del backend
+    gc.collect()
+    return written
+
+
+def _load(ref: str, backend_name: str | None, batch_size: int, n_prompts: int) -> Backend:
+    from tunewise.models import load_backend
+    from tunewise.models.registry import backend_name as engine_for
+
+    note(f"loading {ref} for the audit ({n_prompts} prompts still to sample)")
+    # The hf backend decodes batch_size rows together; the other engines batch on their own.
+    options = {"batch_size": batch_size} if engine_for(ref, backend_name) == "hf" else {}
+    return load_backend(ref, backend=backend_name, **options)
+
+
+def stored_answers(store: RunStore, plans: list[list[dict]]) -> list[dict]:
+    """The stored answers this audit is about, found by their keys (other audits in the same
+    store, e.g. with other sampling parameters, are left out)."""
+    by_key = {g["key"]: g for g in store.generations(stage=STAGE)}
+    rows = []
+    for plan in plans:
+        for item in plan:
+            generation = by_key.get(item["key"])
+            if generation is not None:
+                rows.append({**{k: item[k] for k in ("model_label", "model", "probe_id", "question", "category",
+                                                     "variant", "sample_index")},
+                             "generation_key": item["key"], "text": generation["text"]})
+    return rows
