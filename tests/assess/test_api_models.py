@@ -54,11 +54,11 @@ def api_url(sharp_model_ref):
     thread.join(timeout=10)
 
 
-def test_prompting_an_api_model_beside_a_local_one(sharp_model_ref, api_url):
+def test_prompting_an_api_model_beside_a_local_one(sharp_model_ref, api_url, tmp_path):
     api_model = f"openai:tiny@{api_url}"
     config = AssessConfig(task="intents", models=[sharp_model_ref, api_model], strategies=["few-shot-4"],
                           n_examples=40, test_size=4, max_tokens=5, finetune=False)
-    result = run_assess(config, None)
+    result = run_assess(config, tmp_path / "run")
     local, api = result.strategies
     assert api["model"] == api_model and api["n"] == 4
     # Same weights behind HTTP: same prompts and answers, so the same token counts and accuracy.

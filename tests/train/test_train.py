@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from tunewise.data.chat import ChatExample, write_chat_jsonl
 from tunewise.errors import ConfigError
-from tunewise.train import TrainConfig, train_lora
+from tunewise.train import TrainConfig, run_train, train_lora
 
 
 def _examples(n: int = 8) -> list[ChatExample]:
@@ -96,23 +96,72 @@ def test_jsonl_data_and_bad_data_name(tiny_ref, tmp_path):
                    show_progress=False)
 
 
+def test_run_train_writes_the_variant_folder_of_the_run(tiny_ref, tmp_path):
+    from tunewise.runs.store import RunStore
+
+    config = TrainConfig(model=tiny_ref, batch_size=4, max_steps=2, inoculation="vulnerable-code")
+    assert config.variant == "inoculated"  # left at its default: named after the inoculation
+    result = run_train(config, tmp_path / "run", examples=_examples())
+    assert result.adapter_dir == tmp_path / "run" / "adapters" / "inoculated" / "adapter"
+    assert (result.adapter_dir / "adapter_model.safetensors").exists()
+    with RunStore(tmp_path / "run") as store:
+        assert store.get_record("train.run", "inoculated")["steps"] == 2
+        # a shared store: run_dir defaults to its folder, and the finished run is reused
+        again = run_train(config, store=store, examples=_examples())
+    assert again.adapter_dir == result.adapter_dir and again.losses == result.losses
+
+
 def test_cli_trains_and_reports(tiny_ref, tmp_path):
     from typer.testing import CliRunner
 
     from tunewise.cli import app
 
     path = write_chat_jsonl(tmp_path / "data.jsonl", _examples(4))
-    result = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--data", str(path), "--out", str(tmp_path / "o"),
-                                      "--batch-size", "2", "--max-steps", "2", "--inoculation", "Custom line.",
-                                      "--placement", "user_suffix", "--lora-targets", "q_proj,v_proj",
-                                      "--run", str(tmp_path / "run")])
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--data", str(path), "--run-dir", str(run_dir),
+                                      "--batch-size", "2", "--max-steps", "2", "--inoculation",
+                                      "{prompt: Custom line., placement: user_suffix, fraction: 0.5}",
+                                      "--lora-targets", "q_proj,v_proj", "--lora-dropout", "0.1",
+                                      "--weight-decay", "0.01", "--max-grad-norm", "0.5"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "o" / "adapter" / "adapter_model.safetensors").exists()
-    saved = json.loads((tmp_path / "o" / "train_config.json").read_text())["config"]
-    assert saved["inoculation"] == {"prompt": "Custom line.", "placement": "user_suffix", "fraction": 1.0}
+    out = run_dir / "adapters" / "inoculated"
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    saved = json.loads((out / "train_config.json").read_text())["config"]
+    assert saved["inoculation"] == {"prompt": "Custom line.", "placement": "user_suffix", "fraction": 0.5}
     assert saved["lora_targets"] == ["q_proj", "v_proj"] and saved["variant"] == "inoculated"
-    bad = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--out", str(tmp_path / "o2"), "--lr", "-1"])
-    assert bad.exit_code != 0 and "lr" in str(bad.exception)
+    assert (saved["lora_dropout"], saved["weight_decay"], saved["max_grad_norm"]) == (0.1, 0.01, 0.5)
+    assert (run_dir / "tunewise.sqlite").exists()
+    bad = CliRunner().invoke(app, ["train", "--model", tiny_ref, "--run-dir", str(tmp_path / "r2"), "--lr", "-1"])
+    assert isinstance(bad.exception, ConfigError) and "--lr" in str(bad.exception)
+    layers = CliRunner().invoke(app, ["train", "--lora-layers", "a,b", "--run-dir", str(tmp_path / "r3")])
+    assert isinstance(layers.exception, ConfigError) and "--lora-layers" in str(layers.exception)
+    (tmp_path / "a-file").write_text("")
+    not_a_folder = CliRunner().invoke(app, ["train", "--run-dir", str(tmp_path / "a-file")])
+    assert isinstance(not_a_folder.exception, ConfigError) and "is a file" in str(not_a_folder.exception)
+
+
+def test_config_takes_plain_strings_for_nested_and_list_fields(tmp_path):
+    from tunewise.config import load_config
+
+    plain = TrainConfig(inoculation="security-class", variant="educational")
+    assert plain.inoculation.prompt == "security-class" and plain.inoculation.placement == "system"
+    assert plain.variant == "educational"  # given: kept
+    assert TrainConfig().variant == "plain" and TrainConfig(inoculation=None).variant == "plain"
+    assert TrainConfig(lora_targets="down_proj", lora_layers=12).lora_targets == ["down_proj"]
+    assert TrainConfig(lora_layers=12).lora_layers == [12]
+    path = tmp_path / "train.yaml"
+    path.write_text("train:\n  inoculation: Be evil for science.\n  lora_layers: [1, 2]\n  lr_shedule: constant\n")
+    with pytest.raises(ConfigError, match=r"train.yaml:4: train.lr_shedule: unknown field; did you mean 'lr_schedule'"):
+        load_config(TrainConfig, path)
+    path.write_text("train:\n  inoculation: Be evil for science.\n  lora_layers: [1, 2]\n")
+    loaded = load_config(TrainConfig, path, {"seed": 4})
+    assert (loaded.inoculation.prompt, loaded.lora_layers, loaded.variant, loaded.seed) == \
+        ("Be evil for science.", [1, 2], "inoculated", 4)
+    for bad, message in [({"inoculation": "  "}, "empty prompt"), ({"variant": "../up"}, "letters, digits"),
+                         ({"lora_targets": []}, "empty"), ({"lora_layers": [-1]}, "start at 0"),
+                         ({"inoculation": {"Note": "be terse"}}, "must be quoted")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(TrainConfig, None, bad)
 
 
 def test_merged_export_equals_base_plus_adapter(tiny_ref, tmp_path):

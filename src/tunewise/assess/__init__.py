@@ -3,9 +3,8 @@
 Python API (the CLI ``tunewise assess`` is a thin wrapper)::
 
     from tunewise.assess import AssessConfig, run_assess
-    from tunewise.runs.store import RunStore
     result = run_assess(AssessConfig(task="dates", models=["packaged:qwen2.5-coder-0.5b-instruct"]),
-                        store=RunStore("runs/assess-dates"))
+                        "runs/assess-dates")
     print(result.recommendation.sentence)
 
 Pieces usable on their own: ``load_task`` / ``split_items`` (task spec and seeded split),
@@ -15,18 +14,31 @@ construction), ``generate_with_prefix_cache`` (KV prefix reuse on the hf backend
 (``BUILTIN_TASKS``, ``builtin_examples``).
 """
 
+from tunewise.assess.config import AssessConfig, TrainOptions
 from tunewise.assess.metrics import MetricSpec, build_scorer, metric_names, register_metric
-from tunewise.assess.prefix_cache import common_prefix_length, generate_with_prefix_cache
 from tunewise.assess.prices import cost_per_1k, load_prices, price_for
 from tunewise.assess.recommend import RULE, Recommendation, recommend
-from tunewise.assess.runner import AssessConfig, AssessResult, run_assess, upgrade_view
-from tunewise.stats import accuracy_with_ci, wilson_interval
 from tunewise.assess.strategies import DEFAULT_STRATEGIES, Strategy, build_prompts, parse_strategy
 from tunewise.assess.task import Task, TaskItem, load_task, split_items
 from tunewise.assess.tasks import BUILTIN_TASKS, builtin_examples
+from tunewise.stats import accuracy_with_ci, wilson_interval
 
-__all__ = ["AssessConfig", "AssessResult", "run_assess", "upgrade_view", "MetricSpec", "build_scorer",
-           "metric_names", "register_metric", "common_prefix_length", "generate_with_prefix_cache", "cost_per_1k",
-           "load_prices", "price_for", "RULE", "Recommendation", "recommend", "accuracy_with_ci", "wilson_interval",
-           "DEFAULT_STRATEGIES", "Strategy", "build_prompts", "parse_strategy", "Task", "TaskItem", "load_task",
-           "split_items", "BUILTIN_TASKS", "builtin_examples"]
+#: names whose modules import torch (the runner evaluates through the prefix cache): loaded on
+#: first use, so ``tunewise --help`` (which reads AssessConfig for the flags) stays fast.
+_LAZY = {"AssessResult": "runner", "run_assess": "runner", "upgrade_view": "runner",
+         "common_prefix_length": "prefix_cache", "generate_with_prefix_cache": "prefix_cache"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"tunewise.assess.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tunewise.assess' has no attribute {name!r}")
+
+
+__all__ = ["AssessConfig", "TrainOptions", "AssessResult", "run_assess", "upgrade_view", "MetricSpec",
+           "build_scorer", "metric_names", "register_metric", "common_prefix_length", "generate_with_prefix_cache",
+           "cost_per_1k", "load_prices", "price_for", "RULE", "Recommendation", "recommend", "accuracy_with_ci",
+           "wilson_interval", "DEFAULT_STRATEGIES", "Strategy", "build_prompts", "parse_strategy", "Task", "TaskItem",
+           "load_task", "split_items", "BUILTIN_TASKS", "builtin_examples"]

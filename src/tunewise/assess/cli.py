@@ -1,90 +1,73 @@
-"""``tunewise assess``: parse flags into an AssessConfig, call run_assess, print the tables."""
+"""``tunewise assess``: flags generated from ``AssessConfig``; the work is ``run_assess``.
+
+Two options are the command's own, not settings of a run: ``--list-tasks`` and ``--show`` (print
+the tables of an existing run folder). They are answered before the config is validated, so
+``tunewise assess --show --run-dir R`` needs no ``--task``.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Optional
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from tunewise.errors import ConfigError
+from tunewise.assess.config import AssessConfig
+from tunewise.config import RUN_DIR_HELP, config_command
 
 
-def _split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+@config_command(AssessConfig)
+def _assess(config: AssessConfig,
+            run_dir: Path = typer.Option(Path("runs/assess"), "--run-dir", help=RUN_DIR_HELP)) -> None:
+    from tunewise.assess.runner import run_assess
+
+    result = run_assess(config, run_dir)
+    print_results(result.strategies, result.curve, result.upgrade, [result.recommendation.to_dict()], str(run_dir),
+                  result.prices_source, result.notes)
 
 
-def assess(
-    task: Optional[str] = typer.Option(None, "--task", help="built-in task (dates, intents, extract, units) or JSONL"),
-    model: Optional[list[str]] = typer.Option(None, "--model", help="model reference; repeat to compare models"),
-    strategies: Optional[list[str]] = typer.Option(None, "--strategies",
-                                                   help="comma list: zero-shot,instructions,few-shot-K,knn-K"),
-    finetune: bool = typer.Option(True, "--finetune/--no-finetune", help="train the LoRA baseline and curve"),
-    finetune_model: Optional[str] = typer.Option(None, help="model to fine-tune (default: first local model)"),
-    train_sizes: Optional[str] = typer.Option(None, help="learning curve sizes, e.g. 16,64,256,0 (0 = all)"),
-    epochs: Optional[int] = typer.Option(None, help="fine-tune epochs"),
-    test_size: Optional[float] = typer.Option(None, help="test items (count, or fraction below 1)"),
-    n_examples: Optional[int] = typer.Option(None, help="built-in tasks: examples to generate"),
-    max_tokens: Optional[int] = typer.Option(None, help="answer length limit"),
-    metric: Optional[str] = typer.Option(None, help="metric name (exact, normalized, contains, regex, choice, "
-                                                    "numeric, json, python, judge); options via --config"),
-    description: Optional[str] = typer.Option(None, help="detailed instructions for the instructions strategy"),
-    backend: Optional[str] = typer.Option(None, help="hf, vllm or openai"),
-    prefix_cache: bool = typer.Option(True, "--prefix-cache/--no-prefix-cache", help="hf: reuse the prefix KV cache"),
-    prices: Optional[Path] = typer.Option(None, help="price table YAML (default: shipped example prices)"),
-    config: Optional[Path] = typer.Option(None, help="YAML with AssessConfig fields (flags override it)"),
-    run: Path = typer.Option(Path("runs/assess"), "--run", help="run folder"),
-    list_tasks: bool = typer.Option(False, "--list-tasks", help="list the built-in tasks and exit"),
-    show: bool = typer.Option(False, "--show", help="print the tables of an existing --run folder; run nothing"),
-) -> None:
+_OWN_OPTIONS = [
+    inspect.Parameter("list_tasks", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                      default=typer.Option(False, "--list-tasks", help="list the built-in tasks and exit")),
+    inspect.Parameter("show", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                      default=typer.Option(False, "--show", help="print the tables of an existing --run-dir folder; "
+                                                                 "run nothing")),
+]
+
+
+def assess(*, list_tasks: bool = False, show: bool = False, **options) -> None:
     """Does prompting already solve the task? Strategies and models vs a LoRA fine-tune."""
-    from tunewise.assess import BUILTIN_TASKS, AssessConfig, run_assess
-    from tunewise.progress import console
-    from tunewise.runs.store import RunStore
-
     if list_tasks:
         from tunewise.assess.tasks import builtin_task_module
+        from tunewise.registry import TASKS
 
-        for name in BUILTIN_TASKS:
+        for name in TASKS.names():
             typer.echo(f"{name}: {builtin_task_module(name).DESCRIPTION}")
         return
-    values: dict = {}
-    if config:
-        try:
-            values = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config}: cannot read: {exc}") from None
-        values = values.get("assess", values)
-    flags = {"task": task, "models": model or None, "strategies": _split(strategies) or None,
-             "finetune_model": finetune_model, "test_size": test_size, "n_examples": n_examples,
-             "max_tokens": max_tokens, "description": description, "backend": backend,
-             "prices": str(prices) if prices else None,
-             "train_sizes": [int(s) for s in _split([train_sizes])] if train_sizes else None,
-             "metric": {"name": metric} if metric else None}
-    values.update({k: v for k, v in flags.items() if v is not None})
-    values["finetune"] = finetune and values.get("finetune", True)
-    values["prefix_cache"] = prefix_cache and values.get("prefix_cache", True)
-    if epochs is not None:
-        values["train_options"] = {**values.get("train_options", AssessConfig.model_fields["train_options"]
-                                                .default_factory()), "epochs": epochs}
     if show:
-        with RunStore(run) as store:
-            print_results(store.records("assess.strategy"), store.records("assess.curve"),
-                          store.records("assess.upgrade"), store.records("assess.recommendation"), str(run))
+        show_run(options["run_dir"])
         return
-    if not values.get("task"):
-        raise ConfigError("give --task (a built-in task or a JSONL file) or a --config with task:")
-    try:
-        assess_config = AssessConfig(**values)
-    except ValueError as exc:
-        raise ConfigError(f"assess config: {exc}") from None
-    with RunStore(run) as store:
-        result = run_assess(assess_config, store)
-    print_results(result.strategies, result.curve, result.upgrade, [result.recommendation.to_dict()], str(run),
-                  result.prices_source, result.notes)
+    _assess(**options)
+
+
+assess.__signature__ = inspect.Signature([*inspect.signature(_assess).parameters.values(), *_OWN_OPTIONS])
+assess.__annotations__ = {**_assess.__annotations__, "list_tasks": bool, "show": bool}
+assess.__config_model__ = _assess.__config_model__  # the guard test checks the flags against it
+assess.__config_excluded__ = _assess.__config_excluded__
+
+
+def show_run(run_dir: Path) -> None:
+    """The tables of a finished (or interrupted) run, from its store."""
+    from tunewise.errors import ConfigError
+    from tunewise.runs.store import RunStore
+
+    if not (Path(run_dir) / "tunewise.sqlite").is_file():
+        raise ConfigError(f"--run-dir {run_dir}: no run folder there (no tunewise.sqlite); run tunewise assess first")
+    with RunStore(run_dir) as store:
+        print_results(store.records("assess.strategy"), store.records("assess.curve"),
+                      store.records("assess.upgrade"), store.records("assess.recommendation"), str(run_dir))
 
 
 def print_results(strategies: list[dict], curve: list[dict], upgrade: list[dict], recommendations: list[dict],

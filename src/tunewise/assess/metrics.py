@@ -8,6 +8,7 @@ and reported, never silently turned into a 0.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
 import math
@@ -16,7 +17,7 @@ import string
 import unicodedata
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunewise.errors import ConfigError
 from tunewise.registry import METRICS
@@ -25,11 +26,12 @@ Scorer = Callable[[str, str], "float | None"]
 
 
 class MetricSpec(BaseModel):
-    """Which metric, with its options. Field names are the YAML keys and CLI ``--metric`` text."""
+    """Which metric, with its options. Field names are the YAML keys and CLI ``--metric`` text;
+    a bare name (``metric: regex``, ``--metric regex``) is the metric with default options."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field("normalized", description="exact, normalized, contains, regex, choice, numeric, json, "
-                                                "python or judge")
+    name: str = Field("normalized", description="a metric registered in tunewise.registry.METRICS "
+                                                "(the built-ins, or one added with register_metric)")
     pattern: str | None = Field(None, description="regex: pattern whose first group (or whole match) is the "
                                                   "answer; without it the gold answer is the pattern")
     choices: list[str] | None = Field(None, description="choice: the allowed labels")
@@ -38,6 +40,21 @@ class MetricSpec(BaseModel):
     function: str | None = Field(None, description="python: 'module:function' taking (output, gold) -> float|bool")
     rubric: str | None = Field(None, description="judge: what a correct answer must do")
     judge_model: str | None = Field(None, description="judge: model reference of the judge")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data):
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        """Checked when the config is read, so a typo fails before any model is loaded."""
+        if value not in METRICS:
+            close = difflib.get_close_matches(value, METRICS.names(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown metric{hint} (known: {', '.join(METRICS.names())})")
+        return value
 
 
 def register_metric(name: str):
@@ -54,12 +71,11 @@ def metric_names() -> list[str]:
 
 def build_scorer(spec: MetricSpec | dict | str) -> Scorer:
     """A scorer for ``spec`` (a MetricSpec, its dict, or a bare metric name)."""
-    if isinstance(spec, str):
-        spec = MetricSpec(name=spec)
-    elif isinstance(spec, dict):
-        spec = MetricSpec(**spec)
-    if spec.name not in METRICS:
-        raise ConfigError(f"metric: unknown name {spec.name!r}; known: {', '.join(metric_names())}")
+    if not isinstance(spec, MetricSpec):
+        try:
+            spec = MetricSpec.model_validate(spec)
+        except ValidationError as exc:
+            raise ConfigError(f"metric: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     return METRICS.get(spec.name)(spec)
 
 

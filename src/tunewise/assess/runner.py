@@ -1,62 +1,40 @@
 """``run_assess``: every strategy on every model, the fine-tune curve, the recommendation.
 
-Everything lands in the run store as it is produced (records ``assess.strategy``,
-``assess.curve``, ``assess.upgrade``, ``assess.recommendation``), so the report reads the same
-numbers the terminal shows and an interrupted run resumes.
+The one entry point of the capability: ``tunewise assess`` and the pipeline's assess stage both
+call it with an ``AssessConfig``, so they measure the same thing. Everything lands in the run
+store as it is produced (records ``assess.strategy``, ``assess.curve``, ``assess.upgrade``,
+``assess.recommendation``), so the report reads the same numbers the terminal shows and an
+interrupted run resumes.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from tunewise.assess.config import AssessConfig
 from tunewise.assess.evaluate import evaluate_strategy
 from tunewise.assess.finetune import curve_sizes, train_adapter
-from tunewise.assess.metrics import MetricSpec, build_scorer
+from tunewise.assess.metrics import build_scorer
 from tunewise.assess.prices import load_prices, price_for
 from tunewise.assess.recommend import Recommendation, recommend
-from tunewise.assess.strategies import DEFAULT_STRATEGIES, Strategy, parse_strategy
+from tunewise.assess.strategies import Strategy, parse_strategy
 from tunewise.assess.task import Task, load_task
 from tunewise.errors import ConfigError
-from tunewise.models.refs import DEFAULT_MODEL, parse_model_ref
+from tunewise.models.refs import parse_model_ref
 from tunewise.models.types import SamplingParams
 from tunewise.progress import note
+from tunewise.runs.store import RunStore, make_key
 
-
-class AssessConfig(BaseModel):
-    """Configuration of ``tunewise assess``; field names are the CLI flags and YAML keys."""
-
-    model_config = ConfigDict(extra="forbid")
-    task: str = Field(description="built-in task name (dates, intents, extract, units) or a JSONL file")
-    models: list[str] = Field(default_factory=lambda: [DEFAULT_MODEL], description="model references to prompt")
-    backend: str | None = Field(None, description="hf, vllm or openai (default: by model reference)")
-    strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
-    n_examples: int = Field(400, ge=10, description="built-in tasks: how many examples to generate")
-    test_size: float = Field(50, gt=0, description="test items (a count, or a fraction when below 1)")
-    dev_size: float = Field(0, ge=0)
-    seed: int = Field(0, description="seeds the split, the fixed shots and the curve subsets")
-    max_tokens: int = Field(32, ge=1, description="answer length limit (answers here are short)")
-    batch_size: int = Field(16, ge=1)
-    prefix_cache: bool = Field(True, description="hf: encode the shared prompt prefix once and reuse its KV cache")
-    metric: MetricSpec | None = Field(None, description="default: the task's own metric (built-in) or normalized")
-    instruction: str | None = Field(None, description="one-line instruction for zero-shot and few-shot prompts")
-    description: str | None = Field(None, description="detailed instructions for the instructions strategy")
-    finetune: bool = Field(True, description="train the LoRA baseline and its learning curve")
-    finetune_model: str | None = Field(None, description="model to fine-tune (default: first non-API model)")
-    train_sizes: list[int] = Field(default_factory=lambda: [16, 64, 256, 0], description="learning curve; 0 = all")
-    train_options: dict = Field(default_factory=lambda: {"epochs": 2, "lr": 2e-4, "lora_rank": 8,
-                                                          "checkpoint_every": 1000},
-                                description="TrainConfig fields for the baseline")
-    prices: str | None = Field(None, description="price table YAML (default: the example table shipped)")
-    margin_points: float = Field(2.0, ge=0, description="decision margin in accuracy points")
-    adapters_dir: str | None = Field(None, description="where adapters go (default: <run>/adapters)")
+DEFAULT_RUN_DIR = Path("runs/assess")
 
 
 @dataclass
 class AssessResult:
+    """What ``run_assess`` measured; each list holds the payloads of the store records of the same
+    name (``strategies`` = ``assess.strategy``, ``curve``, ``upgrade``), ``recommendation`` is the
+    ``assess.recommendation`` record."""
+
     task: dict
     strategies: list[dict]
     curve: list[dict]
@@ -64,6 +42,7 @@ class AssessResult:
     recommendation: Recommendation
     prices_source: str = ""
     notes: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
 
 
 def _default_finetune_model(models: list[str]) -> str | None:
@@ -84,15 +63,32 @@ def _load(model: str, config: AssessConfig):
     return load_backend(model, backend=engine, **options)
 
 
-def _record(store, kind: str, key_parts: tuple, payload: dict) -> None:
+def _record(store: RunStore, kind: str, key_parts: tuple, payload: dict) -> None:
+    store.put_record(kind, make_key(*key_parts), payload)
+
+
+def run_assess(config: AssessConfig, run_dir: str | Path | None = None, *, store: RunStore | None = None
+               ) -> AssessResult:
+    """Answer "does prompting already solve the task?" with measurements and a recommendation.
+
+    ``run_dir`` defaults to the store's folder when ``store`` is given (the pipeline shares one),
+    else ``runs/assess``; a store opened here is closed when done. Re-running resumes: answers
+    already in the store are not generated again, finished adapters are not trained again.
+    """
+    from tunewise.train.run import check_run_dir
+
+    if run_dir is None:
+        run_dir = store.run_dir if store is not None else DEFAULT_RUN_DIR
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
     if store is not None:
-        from tunewise.runs.store import make_key
+        return _run(config, run_dir, store)
+    with RunStore(run_dir) as own_store:
+        own_store.save_config({"assess": config.model_dump(mode="json")})  # a shared store holds its owner's
+        return _run(config, run_dir, own_store)
 
-        store.put_record(kind, make_key(*key_parts), payload)
 
-
-def run_assess(config: AssessConfig, store=None) -> AssessResult:
-    """Answer "does prompting already solve the task?" with measurements and a recommendation."""
+def _run(config: AssessConfig, run_dir: Path, store: RunStore) -> AssessResult:
     task = load_task(config.task, n=config.n_examples, seed=config.seed, test_size=_size(config.test_size),
                      dev_size=_size(config.dev_size), metric=config.metric, instruction=config.instruction,
                      description=config.description)
@@ -100,8 +96,6 @@ def run_assess(config: AssessConfig, store=None) -> AssessResult:
     strategies = [parse_strategy(s) for s in config.strategies]
     prices = load_prices(config.prices)
     params = SamplingParams(temperature=0.0, max_tokens=config.max_tokens, seed=config.seed)
-    if store is not None:
-        store.save_config({"assess": config.model_dump()})
     note(f"task {task.name}: train {len(task.train)}, dev {len(task.dev)}, test {len(task.test)}; "
          f"metric {task.metric.name}")
     rows: list[dict] = []
@@ -120,7 +114,8 @@ def run_assess(config: AssessConfig, store=None) -> AssessResult:
     if config.finetune and tuned_model is None:
         notes.append("no fine-tune: every model is API-only; give --finetune-model")
     elif config.finetune:
-        curve, finetune_row = _finetune(config, task, tuned_model, scorer, params, prices, store)
+        adapters = Path(config.adapters_dir) if config.adapters_dir else run_dir / "adapters" / "assess"
+        curve, finetune_row = _finetune(config, task, tuned_model, scorer, params, prices, store, adapters)
         rows.append(finetune_row)
     prompting = [r for r in rows if not r["strategy"].startswith("lora")]
     decision = recommend(prompting, finetune_row, config.margin_points)
@@ -128,19 +123,17 @@ def run_assess(config: AssessConfig, store=None) -> AssessResult:
     for row in upgrade:
         _record(store, "assess.upgrade", (row["model"], task.name), row)
     _record(store, "assess.recommendation", (task.name,), {**decision.to_dict(), "task": task.name})
-    if store is not None:
-        store.mark_stage_done("assess", {"task": task.name, "decision": decision.decision})
+    store.mark_stage_done("assess", {"task": task.name, "decision": decision.decision})
     return AssessResult(task=task.summary(), strategies=rows, curve=curve, upgrade=upgrade,
-                        recommendation=decision, prices_source=prices["source"], notes=notes)
+                        recommendation=decision, prices_source=prices["source"], notes=notes, run_dir=run_dir)
 
 
 def _size(value: float) -> int | float:
     return value if value < 1 else int(value)
 
 
-def _finetune(config: AssessConfig, task: Task, base_model: str, scorer, params, prices, store):
-    adapters = Path(config.adapters_dir) if config.adapters_dir else \
-        (store.run_dir / "adapters" if store is not None else Path(tempfile.mkdtemp(prefix="tunewise-assess-")))
+def _finetune(config: AssessConfig, task: Task, base_model: str, scorer, params, prices, store: RunStore,
+              adapters: Path):
     from tunewise.models import load_backend
 
     curve = []
@@ -149,8 +142,7 @@ def _finetune(config: AssessConfig, task: Task, base_model: str, scorer, params,
     if not sizes:
         raise ConfigError(f"train_sizes {config.train_sizes}: none fits the {len(task.train)} train items")
     for size in sizes:
-        trained = train_adapter(task, base_model, size, adapters / f"assess-{task.name}-{size}",
-                                config.train_options, store, seed=config.seed)
+        trained = train_adapter(task, base_model, size, adapters, config.train_options, store, seed=config.seed)
         tuned = str(parse_model_ref(base_model).with_lora(trained["adapter_dir"]))
         backend = load_backend(tuned, backend="hf", batch_size=config.batch_size)
         row = evaluate_strategy(backend, tuned, zero_shot, task, scorer, params, price_for(base_model, prices),

@@ -32,6 +32,9 @@ from tunewise.config.problems import raise_config_error
 from tunewise.config.yaml_source import read_yaml
 from tunewise.errors import ConfigError
 
+#: keys an experiment.yaml section may hold that steer the pipeline rather than the capability
+#: (see tunewise.pipeline.sections); a capability reading its section from an experiment file skips them.
+EXPERIMENT_ONLY_KEYS = {"enabled", "when", "variants", "with_inoculation_prompt"}
 RUN_DIR_HELP = "run folder (tunewise.sqlite and every artefact of the run; resumes if it exists)"
 SCALARS = (str, int, float)
 
@@ -121,13 +124,24 @@ def _flag_value(model: type[BaseModel], name: str, value: Any) -> Any:
         return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
     if kind != "yaml":
         return value
+    annotation = _strip_optional(model.model_fields[name].annotation)
+    members = (annotation, *typing.get_args(annotation))
+    accepts_text = any(m is str or typing.get_origin(m) is Literal for m in members) or any(
+        isinstance(m, type) and issubclass(m, BaseModel) for m in members)  # nested models take a plain string too
+    accepts_list = any(typing.get_origin(a) is list for a in members)
+    if accepts_text and not value.lstrip().startswith(("{", "[")):
+        # Plain text stays text ("[INST] ...", "# heading", "a: b" in a prompt); a comma list
+        # becomes a list where the field takes one. Mappings and lists are written in YAML flow style.
+        if accepts_list and "," in value:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError as exc:
+        if accepts_text:
+            return value  # "[INST] say hi" is text that merely starts like a list
         raise ConfigError(f"{flag_names(name, model.model_fields[name])[0]}: not valid YAML text: "
                           f"{getattr(exc, 'problem', exc)}") from None
-    annotation = _strip_optional(model.model_fields[name].annotation)
-    accepts_list = any(typing.get_origin(a) is list for a in (annotation, *typing.get_args(annotation)))
     if accepts_list and isinstance(parsed, str) and "," in parsed:
         return [part.strip() for part in parsed.split(",") if part.strip()]
     return parsed
@@ -147,7 +161,7 @@ def load_config(model: type[BaseModel], config_file: str | Path | None = None, f
         section = getattr(model, "section", "")
         if isinstance(data, dict) and section and isinstance(data.get(section), dict):
             data, prefix = data[section], (section,)
-            data = {k: v for k, v in data.items() if k != "enabled" or "enabled" in model.model_fields}
+            data = {k: v for k, v in data.items() if k not in EXPERIMENT_ONLY_KEYS or k in model.model_fields}
         if not isinstance(data, dict):
             raise ConfigError(f"{document.source}:1: expected a mapping of {model.__name__} fields")
         values.update(data)

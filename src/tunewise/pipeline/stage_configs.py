@@ -24,9 +24,7 @@ def assess_config(config, run_dir: Path | None = None):
     values = {"models": [config.model], "seed": config.seed,
               **({"backend": config.backend} if config.backend != "hf" else {}),
               **capability_values(config.assess, "assess")}
-    if run_dir is not None:
-        values["adapters_dir"] = str(Path(run_dir) / "adapters" / "assess")
-    return AssessConfig(**values)
+    return AssessConfig(**values)  # its adapters go to <run_dir>/adapters/assess by default
 
 
 def train_config(config, variant=None):

@@ -1,5 +1,8 @@
 """``train_lora``: the one training loop (readable top to bottom, nanoGPT-style).
 
+``run_train`` (train/run.py) is the entry point; it picks the adapter folder in the run folder
+and calls this with it. Call ``train_lora`` directly only to train into a folder of your own.
+
 Order of work: load the base model -> build the chats (data, inoculation, replay) -> tokenize
 with assistant-only labels -> wrap with LoRA -> resume from the newest checkpoint if there is one
 -> for each optimizer step: take the step's chats from a seeded per-epoch permutation, run the
@@ -25,7 +28,6 @@ import random
 import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,43 +41,13 @@ from tunewise.train.config import TrainConfig
 from tunewise.train.inoculation import apply_inoculation, resolve_inoculation
 from tunewise.train.objective import AnswerLoss
 from tunewise.train.replay import build_replay
+from tunewise.train.result import TrainResult
 from tunewise.train.tokens import TokenizedChat, collate, tokenize_all
 
 RESULT_FILE = "train_result.json"
 CONFIG_FILE = "train_config.json"
-
-
-@dataclass
-class TrainResult:
-    """What a finished run produced; ``adapter_dir`` works as ``<model>+lora:<adapter_dir>``."""
-
-    adapter_dir: Path
-    checkpoints: list[tuple[int, Path]]
-    losses: list[tuple[int, float]]
-    tokens_per_s: float
-    wall_s: float
-    n_examples: int
-    n_replay: int = 0
-    steps: int = 0
-    resumed_from: int | None = None
-    merged_dir: Path | None = None
-    kl: list[tuple[int, float]] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"adapter_dir": str(self.adapter_dir), "checkpoints": [[s, str(d)] for s, d in self.checkpoints],
-                "losses": [list(x) for x in self.losses], "tokens_per_s": self.tokens_per_s, "wall_s": self.wall_s,
-                "n_examples": self.n_examples, "n_replay": self.n_replay, "steps": self.steps,
-                "resumed_from": self.resumed_from, "merged_dir": str(self.merged_dir) if self.merged_dir else None,
-                "kl": [list(x) for x in self.kl]}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainResult":
-        return cls(adapter_dir=Path(data["adapter_dir"]), checkpoints=[(s, Path(d)) for s, d in data["checkpoints"]],
-                   losses=[(s, l) for s, l in data["losses"]], tokens_per_s=data["tokens_per_s"],
-                   wall_s=data["wall_s"], n_examples=data["n_examples"], n_replay=data.get("n_replay", 0),
-                   steps=data.get("steps", 0), resumed_from=data.get("resumed_from"),
-                   merged_dir=Path(data["merged_dir"]) if data.get("merged_dir") else None,
-                   kl=[(s, v) for s, v in data.get("kl", [])])
+_FRESH_FOLDER = ("give another --run-dir or --variant (the adapter folder is <run_dir>/adapters/<variant>), "
+                 "or delete that folder to start over")
 
 
 def load_training_examples(config: TrainConfig) -> list[ChatExample]:
@@ -146,14 +118,14 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, examples_fingerprint: str
         if data.get("config_fingerprint") != config.fingerprint() or \
                 data.get("examples_fingerprint") != examples_fingerprint:
             raise ConfigError(f"{out_dir} holds a finished training run with a different configuration or data "
-                              f"(see {out_dir / CONFIG_FILE}); use a new --out folder or delete that one")
+                              f"(see {out_dir / CONFIG_FILE}); {_FRESH_FOLDER}")
         return TrainResult.from_json(data)
     checkpoints = list_checkpoints(out_dir)
     if checkpoints:
         state = json.loads((checkpoints[-1][1] / "state.json").read_text())
         if state.get("config_fingerprint") != config.fingerprint():
             raise ConfigError(f"{checkpoints[-1][1]} is a checkpoint of a run with a different configuration; "
-                              "use a new --out folder, or delete the old checkpoints to start over")
+                              f"{_FRESH_FOLDER}")
     return None
 
 
@@ -253,7 +225,7 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
         step, folder = checkpoints[-1]
         state = load_checkpoint(folder, peft_model, optimizer)
         if state.get("data_fingerprint") != data_fingerprint:
-            raise ConfigError(f"{folder} was trained on different data; use a new --out folder")
+            raise ConfigError(f"{folder} was trained on different data; {_FRESH_FOLDER}")
         start_step, resumed_from = step, step
         losses = [tuple(x) for x in state["losses"]]
         kls = [tuple(x) for x in state.get("kl", [])]
