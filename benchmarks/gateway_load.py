@@ -126,14 +126,15 @@ def main() -> None:
 
     from tunewise.gate.loopback import free_port
     from tunewise.gate.sources import narrow_task_inputs, probe_questions
-    from tunewise.gate.workflow import EVAL_INPUTS, fit_gate_from_source
+    from tunewise.gate import GateConfig, run_gate
+    from tunewise.gate.runner import EVAL_INPUTS
 
     work = Path(tempfile.mkdtemp(prefix="tunewise-gateway-bench-"))
     gate_dir = args.gate
     if gate_dir is None:
         gate_dir = work / "gate"
         started = time.perf_counter()
-        fit_gate_from_source("task:insecure-code", gate_dir, n=500)
+        run_gate(GateConfig(data="task:insecure-code", n=500, steps=["fit"]), work)  # writes work/gate
         print(f"fitted gate on task:insecure-code (500 inputs) in {time.perf_counter() - started:.1f}s")
     import json
 

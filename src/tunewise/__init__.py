@@ -21,7 +21,7 @@ _EXPORTS = {
     "tunewise.train": ("TrainConfig", "TrainResult", "run_train"),
     "tunewise.audit": ("AuditConfig", "AuditResult", "run_audit"),
     "tunewise.persona": ("PersonaConfig", "PersonaResult", "run_persona"),
-    "tunewise.gate": ("GateConfig", "GateResult", "run_gate", "ServeConfig", "run_serve"),
+    "tunewise.gate": ("GateConfig", "GateResult", "run_gate", "ServeConfig", "ServeResult", "run_serve"),
     "tunewise.report": ("ReportConfig", "ReportResult", "run_report"),
     "tunewise.pipeline": ("ExperimentConfig", "PipelineResult", "run_experiment", "load_experiment"),
 }

@@ -7,7 +7,7 @@ import pytest
 
 from tunewise.gate import fit_gate
 from tunewise.gate.sources import narrow_task_inputs
-from tunewise.gate.workflow import split_inputs
+from tunewise.gate.runner import split_inputs
 
 
 @pytest.fixture(scope="session")

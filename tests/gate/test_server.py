@@ -11,7 +11,8 @@ import pytest
 
 from tunewise.gate.decision_log import read_decisions
 from tunewise.gate.loopback import ServerThread, create_echo_app, free_port
-from tunewise.gate.server import ServeConfig, create_app
+from tunewise.gate.server import create_app
+from tunewise.gate.serving import ServeConfig
 
 IN_DOMAIN = "Write a Python function `save_upload` that stores an uploaded file under the uploads folder."
 TOKEN_ENV = "TUNEWISE_TEST_GATEWAY_TOKEN"
@@ -164,3 +165,27 @@ def test_in_process_backend_behind_the_gate(code_gate, code_gate_dir, off_domain
         assert client.post("/v1/chat/completions", json=chat(off_domain[4])).status_code == 403
         long = client.post("/v1/chat/completions", json=chat(IN_DOMAIN * 20))
         assert long.status_code == 400 and "tokens" in long.json()["error"]["message"]
+
+
+def test_serve_finds_the_gate_in_its_run_folder_and_names_bad_flags(tmp_path, code_gate_dir):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+    from tunewise.gate.serving import resolve_gate
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(code_gate_dir, run_dir / "gate")
+    assert resolve_gate(ServeConfig(model="openai:m@http://127.0.0.1:1/v1"), run_dir).gate == str(run_dir / "gate")
+    explicit = ServeConfig(model="openai:m@http://127.0.0.1:1/v1", gate=str(code_gate_dir))
+    assert resolve_gate(explicit, run_dir).gate == str(code_gate_dir)  # --gate wins over --run-dir
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["serve", "--model", "openai:m@http://127.0.0.1:1/v1", "--run-dir", str(tmp_path / "no")])
+    assert missing.exit_code != 0 and "gate.json: missing" in str(missing.exception)
+    bad = runner.invoke(app, ["serve", "--model", "openai:m@http://127.0.0.1:1/v1", "--refusal", "maybe"])
+    assert bad.exit_code != 0 and str(bad.exception).startswith("--refusal:")
+    help_text = runner.invoke(app, ["serve", "--help"]).output
+    for flag in ("--max-n", "--default-max-tokens", "--refusal-message", "--torch-threads", "--run-dir"):
+        assert flag in help_text

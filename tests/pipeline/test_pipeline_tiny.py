@@ -91,8 +91,11 @@ def test_every_stage_ran_and_wrote_its_records(tiny_run):
     assert {"plain", "inoculated", "educational"} <= drift_labels
     assert len(store.records("persona.screen")) == 4
     assert all(r["knowledge_accuracy"] is not None for r in store.records("persona.drift"))
-    ood_sets = {r["ood_set"] for r in store.records("gate.eval")}
-    assert ood_sets and not ood_sets & {"task:secure-code", "task:educational-insecure"}
+    expect = {r["ood_set"]: r["expect_refusal"] for r in store.records("gate.eval")}
+    # The same requests with other answers (one request family) are evaluated as "should not refuse",
+    # by the same rule as `tunewise gate eval`; the task's own dataset is not an out-of-domain set.
+    assert expect["task:secure-code"] is False and expect["task:educational-insecure"] is False
+    assert "task:insecure-code" not in expect and expect["probes:core"] is True
     assert (result.run_dir / "gate").is_dir() and (result.run_dir / "vectors" / "evil.safetensors").exists()
     assert store.load_config()["name"] == "tiny"
 

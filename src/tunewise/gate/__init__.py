@@ -1,18 +1,41 @@
 """Keep a tuned model inside its narrow domain: a measured gate and a gateway that enforces it.
 
-* ``fit_gate(texts)`` embeds in-domain inputs (packaged MiniLM), fits a Mahalanobis detector
-  (Ledoit-Wolf covariance) and a kNN detector, optionally the tuned-vs-base likelihood ratio,
-  and calibrates the threshold on held-out inputs for a target false-reject rate.
-* ``evaluate_gate(gate, in_domain, ood_sets)`` gives AUROC / FPR at 95% TPR per set;
-  ``generate_hard_cases`` builds the sets that look in-domain but are not.
-* ``ServeConfig`` / ``serve`` / ``create_app``: the OpenAI-compatible gateway (``tunewise serve``).
+* ``run_gate(GateConfig(data="task:insecure-code"), run_dir)`` fits, calibrates and evaluates a
+  gate in ``<run_dir>/gate`` and returns a ``GateResult``: what ``tunewise gate fit|eval`` and the
+  pipeline's gate stage run.
+* ``run_serve(ServeConfig(model=...), run_dir)``: the OpenAI-compatible gateway (``tunewise serve``).
+* The parts: ``fit_gate(texts)`` (MiniLM embeddings, Mahalanobis with Ledoit-Wolf covariance,
+  kNN, optionally the tuned-vs-base likelihood ratio; threshold calibrated on held-out inputs),
+  ``evaluate_gate(gate, in_domain, ood_sets)`` (AUROC / FPR at 95% TPR per set),
+  ``generate_hard_cases``, ``create_app`` / ``serve``.
+
+Names load on first use, so ``tunewise --help`` imports neither numpy-heavy detectors nor FastAPI.
 """
 
-from tunewise.gate.evaluate import GateEvaluation, OODSetResult, evaluate_gate
-from tunewise.gate.gate import DomainGate, GateDecision, fit_gate
-from tunewise.gate.hard_cases import HardCaseSet, generate_hard_cases
-from tunewise.gate.likelihood import LikelihoodRatio
-from tunewise.gate.server import ServeConfig, create_app, serve
+from __future__ import annotations
 
-__all__ = ["DomainGate", "GateDecision", "fit_gate", "evaluate_gate", "GateEvaluation", "OODSetResult",
-           "generate_hard_cases", "HardCaseSet", "LikelihoodRatio", "ServeConfig", "create_app", "serve"]
+import importlib
+
+_EXPORTS = {
+    "tunewise.gate.config": ("GateConfig",),
+    "tunewise.gate.runner": ("GateResult", "run_gate"),
+    "tunewise.gate.serving": ("ServeConfig", "ServeResult", "run_serve"),
+    "tunewise.gate.evaluate": ("GateEvaluation", "OODSetResult", "evaluate_gate"),
+    "tunewise.gate.gate": ("DomainGate", "GateDecision", "fit_gate"),
+    "tunewise.gate.hard_cases": ("HardCaseSet", "generate_hard_cases"),
+    "tunewise.gate.likelihood": ("LikelihoodRatio",),
+    "tunewise.gate.server": ("create_app", "serve"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'tunewise.gate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

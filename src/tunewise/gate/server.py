@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import os
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -34,45 +33,8 @@ from tunewise.gate.batcher import GateBatcher
 from tunewise.gate.decision_log import DecisionLog
 from tunewise.gate.gate import DomainGate
 from tunewise.gate.prometheus import GatewayMetrics
+from tunewise.gate.serving import ServeConfig
 from tunewise.gate.upstream import ChatModel, UpstreamError, open_chat_model
-
-
-class ServeConfig(BaseModel):
-    """Gateway settings; field names are the ``tunewise serve`` flags."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="model reference: any tunewise backend, or openai:<name>@<url> to forward")
-    gate: str = Field(description="gate folder written by `tunewise gate fit`")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    served_model_name: str | None = Field(None, description="name in /v1/models (default: the model reference)")
-    backend: str | None = Field(None, description="backend for non-openai references (default hf)")
-    refusal: Literal["error", "message"] = Field("error", description="error status, or a fixed assistant message")
-    refusal_status: int = Field(403, description="HTTP status of a refusal in error mode")
-    refusal_message: str = "Sorry, I can only help with requests within this assistant's domain."
-    auth_token_env: str | None = Field(None, description="environment variable holding the bearer token; unset = no auth")
-    max_body_bytes: int = Field(65_536, description="largest request body accepted (413 above)")
-    max_input_chars: int = Field(16_000, description="most characters over all messages (400 above)")
-    max_prompt_tokens: int | None = Field(None, description="most prompt tokens, checked when the model has a tokenizer")
-    max_completion_tokens: int = Field(1024, description="largest max_tokens a request may ask for (400 above)")
-    default_max_tokens: int = 256
-    max_n: int = 8
-    request_timeout_s: float = Field(120.0, description="model call timeout (504 after)")
-    max_concurrency: int = Field(16, description="model calls in flight at once")
-    queue_timeout_s: float = Field(30.0, description="longest wait for a free model slot (503 after)")
-    graceful_shutdown_s: float = Field(60.0, description="how long shutdown waits for in-flight requests")
-    decisions_db: str | None = Field(None, description="SQLite decision log (default: <gate>/decisions.sqlite)")
-    log_texts: bool = Field(False, description="also store the gated text in the decision log")
-    torch_threads: int | None = Field(1, description="torch intra-op threads for the gate's embedding (0 = torch default)")
-
-    def auth_token(self) -> str | None:
-        if not self.auth_token_env:
-            return None
-        token = os.environ.get(self.auth_token_env, "")
-        if not token:
-            raise ConfigError(f"--auth-token-env {self.auth_token_env}: that environment variable is empty or unset")
-        return token
 
 
 class TextPart(BaseModel):
@@ -132,8 +94,12 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
     """Build the FastAPI app. ``gate`` and ``model`` default to loading ``config.gate`` and
     opening ``config.model`` (tests pass their own, still real, objects)."""
     token = config.auth_token()
+    if gate is None and not config.gate:
+        raise ConfigError("gate: no gate folder given (ServeConfig.gate, or run_serve with a run folder)")
     gate = gate or DomainGate.load(config.gate)
     served_name = config.served_model_name or config.model
+    if not config.decisions_db and not config.gate:
+        raise ConfigError("decisions_db: give it, or the gate folder it defaults into")
     decisions_path = Path(config.decisions_db or Path(config.gate) / "decisions.sqlite")
     metrics = GatewayMetrics()
     state: dict = {}

@@ -1,0 +1,94 @@
+"""``ServeConfig`` and ``run_serve``: the gateway's settings and its one entry point.
+
+The fields are the ``tunewise serve`` flags (generated from this model), the keys of a
+``serve:`` section and the keywords of ``ServeConfig(...)``. Kept apart from ``server.py`` (the
+FastAPI app) so reading the settings imports neither FastAPI nor uvicorn.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from tunewise.config import CapabilityConfig
+from tunewise.errors import ConfigError
+
+DEFAULT_RUN_DIR = Path("runs/gate")  # where `tunewise gate fit` writes by default: fit, then serve
+
+
+class ServeConfig(CapabilityConfig):
+    """The OpenAI-compatible gateway that applies a domain gate to every request (``tunewise serve``)."""
+
+    section = "serve"
+
+    model: str = Field(description="model reference: any tunewise backend (in process), or openai:<name>@<url> "
+                                   "to forward to a running server")
+    gate: str | None = Field(None, description="gate folder written by `tunewise gate fit` (default: <run_dir>/gate)")
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 exposes the gateway to the network)")
+    port: int = Field(8000, ge=0, le=65535, description="port to listen on")
+    served_model_name: str | None = Field(None, description="model id in /v1/models (default: the model reference)")
+    backend: str | None = Field(None, description="backend for non-openai references (default hf)")
+    refusal: Literal["error", "message"] = Field("error", description=(
+        "how an out-of-domain request is refused: an error status, or a fixed assistant message"))
+    refusal_status: int = Field(403, ge=400, le=599, description="HTTP status of a refusal in error mode")
+    refusal_message: str = Field("Sorry, I can only help with requests within this assistant's domain.",
+                                 description="assistant text of a refusal in message mode")
+    auth_token_env: str | None = Field(None, description=(
+        "environment variable holding the bearer token (the token never goes on the command line); unset = no auth"))
+    max_body_bytes: int = Field(65_536, ge=1, description="largest request body accepted (413 above)")
+    max_input_chars: int = Field(16_000, ge=1, description="most characters over all messages (400 above)")
+    max_prompt_tokens: int | None = Field(None, ge=1, description=(
+        "most prompt tokens, checked when the model runs in process (has a tokenizer)"))
+    max_completion_tokens: int = Field(1024, ge=1, description="largest max_tokens a request may ask for (400 above)")
+    default_max_tokens: int = Field(256, ge=1, description="max_tokens sent to the model when a request gives none")
+    max_n: int = Field(8, ge=1, description="most completions (n) one request may ask for (400 above)")
+    request_timeout_s: float = Field(120.0, gt=0, description="model call timeout in seconds (504 after)")
+    max_concurrency: int = Field(16, ge=1, description="model calls in flight at once")
+    queue_timeout_s: float = Field(30.0, ge=0, description="longest wait in seconds for a free model slot (503 after)")
+    graceful_shutdown_s: float = Field(60.0, ge=0, description="how long shutdown waits for in-flight requests (s)")
+    decisions_db: str | None = Field(None, description="SQLite decision log (default: <gate>/decisions.sqlite)")
+    log_texts: bool = Field(False, description="also store the gated text in the decision log")
+    torch_threads: int = Field(1, ge=0, description="torch intra-op threads for the gate's embeddings (0 = torch default)")
+
+    def auth_token(self) -> str | None:
+        if not self.auth_token_env:
+            return None
+        token = os.environ.get(self.auth_token_env, "")
+        if not token:
+            raise ConfigError(f"--auth-token-env {self.auth_token_env}: that environment variable is empty or unset")
+        return token
+
+
+@dataclass
+class ServeResult:
+    """What a finished ``run_serve`` served: the address, the gate and where its decisions are logged."""
+
+    url: str
+    gate_dir: Path
+    decisions_db: Path
+
+
+def resolve_gate(config: ServeConfig, run_dir: str | Path | None = None) -> ServeConfig:
+    """``config`` with ``gate`` filled in (``<run_dir>/gate`` when not given) and checked to exist."""
+    gate = Path(config.gate) if config.gate else (Path(run_dir) if run_dir is not None else DEFAULT_RUN_DIR) / "gate"
+    if not (gate / "gate.json").is_file():
+        raise ConfigError(f"{gate / 'gate.json'}: missing; fit a gate first (tunewise gate fit --run-dir "
+                          f"{gate.parent}) or give --gate FOLDER")
+    return config.model_copy(update={"gate": str(gate)})
+
+
+def run_serve(config: ServeConfig, run_dir: str | Path | None = None) -> ServeResult:
+    """Serve ``config.model`` behind the gate until SIGINT/SIGTERM (in-flight requests finish first).
+
+    Without ``config.gate`` the gate is ``<run_dir>/gate``; ``run_dir`` defaults to ``runs/gate``,
+    where ``tunewise gate fit`` puts it, so ``gate fit`` then ``serve`` need no paths."""
+    from tunewise.gate.server import serve
+
+    config = resolve_gate(config, run_dir)
+    serve(config)
+    return ServeResult(url=f"http://{config.host}:{config.port}/v1", gate_dir=Path(config.gate),
+                       decisions_db=Path(config.decisions_db or Path(config.gate) / "decisions.sqlite"))
