@@ -3,12 +3,12 @@ import math
 import torch
 
 from tunewise.models.types import SamplingParams
-from tunewise.persona import ExtractionBudget, extract_vectors, load_trait, mean_answer_activations
+from tunewise.persona import PersonaConfig, extract_vectors, load_trait, mean_answer_activations
 from tunewise.persona._sampling import sample_answers
 from tunewise.persona.extract import STAGE, contrast_chats
 from tunewise.runs.store import RunStore
 
-BUDGET = ExtractionBudget(pairs=2, questions=3, eval_questions=3, max_tokens=6)
+BUDGET = PersonaConfig(pairs=2, questions=3, eval_questions=3, max_tokens=6)
 
 
 def test_vector_is_the_mean_difference_of_answer_activations(tiny_backend, tmp_path):

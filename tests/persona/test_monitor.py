@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tunewise.errors import ConfigError
-from tunewise.persona import TraitVector, drift, find_checkpoints, monitor_drift, prompt_projections, steering
+from tunewise.persona import (PersonaConfig, TraitVector, drift, find_checkpoints, monitor_drift, prompt_projections,
+                              steering)
 from tunewise.persona.monitor import loss_at
 from tunewise.runs.store import RunStore
 from tunewise.testing import save_tiny_model
@@ -58,8 +59,8 @@ def test_monitor_reads_every_checkpoint_with_its_loss_and_resumes(tmp_path):
                                                "losses": [[1, 2.5], [2, 2.0], [3, 1.5], [4, 1.25]]})
     assert [step for step, _ in find_checkpoints(train_dir, store)] == [2, 4]
     vector = _vector(layer=1)
-    points = monitor_drift(base_ref, {"insecure": train_dir}, [vector], store=store, probe_set=None,
-                           questions=QUESTIONS)
+    config = PersonaConfig(model=base_ref, knowledge_probes=None)
+    points = monitor_drift({"insecure": train_dir}, [vector], config, store=store, questions=QUESTIONS)
     assert [(p.model_label, p.step, p.loss) for p in points] == [("insecure", 0, None), ("insecure", 2, 2.0),
                                                                  ("insecure", 4, 1.25)]
     assert points[0].drift == 0.0 and all(p.drift != 0.0 for p in points[1:])
@@ -67,7 +68,7 @@ def test_monitor_reads_every_checkpoint_with_its_loss_and_resumes(tmp_path):
     assert len(records) == 3 and json.dumps(records)  # plain JSON for the report
     for weights in train_dir.rglob("adapter_model.safetensors"):
         weights.unlink()  # a resumed monitor must not need to load the adapters again
-    again = monitor_drift(base_ref, {"insecure": train_dir}, [vector], store=store, probe_set=None, questions=QUESTIONS)
+    again = monitor_drift({"insecure": train_dir}, [vector], config, store=store, questions=QUESTIONS)
     assert [p.drift for p in again] == [p.drift for p in points]
 
 

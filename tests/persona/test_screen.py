@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from tunewise.data.chat import ChatExample
-from tunewise.persona import TraitVector, layer_effect_sizes, mean_answer_activations, screen_examples
+from tunewise.persona import PersonaConfig, TraitVector, layer_effect_sizes, mean_answer_activations, screen_examples
 from tunewise.persona.screen import robust_z
 from tunewise.persona.vectors import steerable_layers
 from tunewise.runs.store import RunStore
@@ -90,7 +90,8 @@ def test_planted_malicious_examples_rank_high(smol_backend, tmp_path):
                 for i, (q, a) in enumerate(BENIGN[:8] + PLANTED[:2] + BENIGN[8:] + PLANTED[2:])]
     planted = {8, 9, 18, 19}
     store = RunStore(tmp_path / "run")
-    results = screen_examples(smol_backend, examples, [vector], store=store, max_tokens=16)["evil"]
+    results = screen_examples(smol_backend, examples, [vector], store=store,
+                              config=PersonaConfig(screen_max_tokens=16))["evil"]
     ranking = [r.index for r in sorted(results, key=lambda r: r.score, reverse=True)]
     # AUROC of planted vs benign scores: 0.5 is chance. SmolLM2-135M with a 5-contrast vector
     # reached 0.95 with 24-token base answers (planted at ranks 1, 2, 4, 6 of 20) and passes with

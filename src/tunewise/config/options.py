@@ -7,7 +7,8 @@ flag is typed by hand, so the CLI cannot drift from the Python API or the experi
 (tests/test_config_guard.py checks that for every field).
 
 Values: scalars are typed flags; booleans are ``--x/--no-x``; lists of scalars repeat the flag
-or take a comma list (``--traits evil,deceptive``); anything else (a mapping, a nested model, a
+or take a comma list (``--traits evil,deceptive``); mappings of scalars repeat ``KEY=VALUE``
+(``--adapters plain=runs/x/adapters/plain``); anything else (a mapping, a nested model, a
 list-or-name union) is YAML text (``--metric '{name: regex, pattern: "(\\d+)"}'``).
 Precedence: field default < ``--config FILE`` (fields at top level or under the capability's
 section, so an experiment file works too) < flags given on the command line.
@@ -60,6 +61,8 @@ def _flag_kind(annotation: Any) -> tuple[str, Any]:
         return "scalar", str
     if origin is list and all(a in SCALARS for a in typing.get_args(annotation)):
         return "list", str
+    if origin is dict and all(a in SCALARS for a in typing.get_args(annotation)):
+        return "mapping", str  # repeat KEY=VALUE (or a comma list of them)
     return "yaml", str
 
 
@@ -96,6 +99,8 @@ def _help(field: FieldInfo, kind: str, annotation: Any) -> str:
         text += f" (one of: {', '.join(map(str, typing.get_args(stripped)))})"
     elif kind == "list":
         text += " (repeat, or a comma list)"
+    elif kind == "mapping":
+        text += " (KEY=VALUE; repeat, or a comma list)"
     elif kind == "yaml":
         text += " (YAML text)"
     return text.strip()
@@ -110,7 +115,7 @@ def _field_parameters(model: type[BaseModel], exclude: set[str]) -> list[inspect
         decls = flag_names(name, field)
         if kind == "bool":
             decls = [f"{decls[0]}/--no-{name.replace('_', '-')}", *decls[1:]]
-        annotation = Optional[list[python_type]] if kind == "list" else Optional[python_type]
+        annotation = Optional[list[python_type]] if kind in ("list", "mapping") else Optional[python_type]
         option = typer.Option(None, *decls, help=_help(field, kind, field.annotation),
                               show_default=flag_default_text(field))
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
@@ -122,6 +127,18 @@ def _flag_value(model: type[BaseModel], name: str, value: Any) -> Any:
     kind, _ = _flag_kind(model.model_fields[name].annotation)
     if kind == "list":
         return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+    if kind == "mapping":
+        pairs = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+        flag = flag_names(name, model.model_fields[name])[0]
+        mapping = {}
+        for pair in pairs:
+            key, sep, item = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{flag}: {pair!r}: expected KEY=VALUE")
+            if key.strip() in mapping:
+                raise ConfigError(f"{flag}: {key.strip()!r} given twice")
+            mapping[key.strip()] = item.strip()
+        return mapping
     if kind != "yaml":
         return value
     annotation = _strip_optional(model.model_fields[name].annotation)

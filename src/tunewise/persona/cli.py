@@ -1,4 +1,11 @@
-"""``tunewise persona traits|extract|monitor|screen|steer``: thin wrappers over ``tunewise.persona``."""
+"""``tunewise persona traits|run|extract|screen|monitor|steer``: thin wrappers over ``tunewise.persona``.
+
+``run`` does every step of ``run_persona``; ``extract``, ``screen`` and ``monitor`` are the same
+command with ``steps`` set to that one step, so each can be re-run alone in a run folder
+(``screen`` and ``monitor`` read the vectors ``extract`` left in ``<run_dir>/vectors/``). Their
+flags are generated from ``PersonaConfig``. ``steer`` keeps its own few options: it answers one
+message for a person to read and writes nothing to a run folder, so it is not a stage.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,26 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from tunewise.config import RUN_DIR_HELP, config_command
+from tunewise.errors import ConfigError
 from tunewise.models.refs import DEFAULT_MODEL
+from tunewise.persona.config import PersonaConfig
 from tunewise.progress import console
 
-persona_app = typer.Typer(no_args_is_help=True, help="Persona vectors: extract, monitor drift, screen data, steer.")
+persona_app = typer.Typer(no_args_is_help=True, help="Persona vectors: extract, screen data, monitor drift, steer.")
+
+# Fields only one step reads: a single-step command leaves the others' flags out of its help
+# (``--config FILE`` still accepts every field, so an experiment file works with any of them).
+EXTRACT_FIELDS = ("pairs", "questions", "eval_questions", "samples", "max_tokens", "temperature")
+SCREEN_FIELDS = ("screen_data", "screen_examples", "screen_max_tokens", "flag_z")
+MONITOR_FIELDS = ("knowledge_probes", "adapters")
+
+RUN_DIR = typer.Option(Path("runs/persona"), "--run-dir", help=RUN_DIR_HELP)
+TOP = typer.Option(10, help="rows to print per trait of the screening table")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(persona_app, name="persona")
-
-
-def _store(run_dir: Path | None):
-    from tunewise.runs.store import RunStore
-
-    return RunStore(run_dir) if run_dir else None
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -31,7 +44,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 @persona_app.command("traits")
 def traits() -> None:
-    """List the built-in traits and how many prompts and questions each has."""
+    """List the registered traits and how many prompts and questions each has."""
     from tunewise.persona import builtin_traits, load_trait
 
     table = Table(title="built-in traits")
@@ -44,97 +57,94 @@ def traits() -> None:
     console.print(table)
 
 
-@persona_app.command("extract")
-def extract(
-    model: str = typer.Option(DEFAULT_MODEL, help="model reference (hf backend)"),
-    trait: list[str] = typer.Option(None, "--trait", help="built-in trait name or trait YAML path; repeat; default all built-in"),
-    out: Path = typer.Option(Path("vectors"), help="folder for <trait>.safetensors"),
-    run_dir: Path = typer.Option(None, help="run folder: answers cached for resume, persona.layer records written"),
-    pairs: int = typer.Option(2, help="prompt pairs per trait (0 = all)"),
-    questions: int = typer.Option(6, help="extraction questions per trait (0 = all)"),
-    eval_questions: int = typer.Option(6, help="held-out questions for choosing the layer (0 = all)"),
-    samples: int = typer.Option(1, help="answers per prompt and question"),
-    max_tokens: int = typer.Option(48, help="most new tokens per answer"),
-    temperature: float = typer.Option(0.7, help="sampling temperature"),
-    seed: int = typer.Option(0, help="base seed"),
-    batch_size: int = typer.Option(16, help="sequences per forward pass"),
-) -> None:
-    """Extract trait vectors and print the held-out separation (Cohen's d) per layer."""
-    from tunewise.models.hf import HFBackend
-    from tunewise.persona import ExtractionBudget, builtin_traits, extract_vectors
+def _run(config: PersonaConfig, run_dir: Path, steps: list[str] | None, top: int = 10):
+    from tunewise.persona import run_persona
 
-    budget = ExtractionBudget(pairs=pairs or None, questions=questions or None, eval_questions=eval_questions or None,
-                              samples=samples, max_tokens=max_tokens, temperature=temperature, seed=seed)
-    backend = HFBackend(model, batch_size=batch_size)
-    vectors = extract_vectors(backend, list(trait or builtin_traits()), budget, store=_store(run_dir), out_dir=out)
-    table = Table(title=f"held-out separation (Cohen's d) per layer, {escape(model)}; * = chosen")
+    if steps is not None:
+        config.steps = steps
+    if steps == ["screen"] and config.screen_data is None:
+        raise ConfigError("persona screen: give the chats to screen with --screen-data (a built-in dataset name "
+                          "or a chat JSONL path)")
+    result = run_persona(config, run_dir)
+    if result.vectors and "extract" in result.steps:
+        _print_vectors(result)
+    if result.screen:
+        _print_screen(result, top)
+    if result.drift:
+        _print_drift(result)
+    return result
+
+
+def _print_vectors(result) -> None:
+    vectors = list(result.vectors.values())
+    if not any(v.extracted for v in vectors):
+        for v in vectors:
+            console.print(f"{v.trait}: layer {v.layer} (d = {_fmt(v.effect_size)}) from {escape(str(v.path))}")
+        return
+    model = vectors[0].model
+    # A heading line, not the table's title: a title wraps to the width of a one-trait table.
+    console.print(f"held-out separation (Cohen's d) per layer, {escape(model)}; * = chosen")
+    table = Table()
     table.add_column("layer")
-    for name in vectors:
-        table.add_column(name)
-    for layer in range(next(iter(vectors.values())).vectors.shape[0]):
-        table.add_row(str(layer), *[_fmt(float(v.effect_sizes[layer])) + ("*" if layer == v.layer else "")
-                                    for v in vectors.values()])
+    for v in vectors:
+        table.add_column(v.trait)
+    for layer in range(len(vectors[0].effect_sizes)):
+        table.add_row(str(layer), *[_fmt(v.effect_sizes[layer]) + ("*" if layer == v.layer else "") for v in vectors])
     console.print(table)
+    console.print(f"vectors saved in {escape(str(vectors[0].path.parent))}")
 
 
-@persona_app.command("monitor")
-def monitor(
-    vectors: Path = typer.Option(..., help="vector file or folder of them"),
-    run: list[str] = typer.Option(..., "--run", help="LABEL=TRAIN_OUT_DIR (or adapter dir); repeat"),
-    base: str = typer.Option(DEFAULT_MODEL, help="the base model the adapters were trained on"),
-    run_dir: Path = typer.Option(None, help="run folder: persona.drift records (resume) and train.run losses"),
-    probe_set: str = typer.Option("factual", help="knowledge probe set, or 'none' to skip knowledge retention"),
-) -> None:
-    """Drift along each vector per checkpoint, beside task loss and knowledge retention."""
-    from tunewise.errors import ConfigError
-    from tunewise.persona import load_vectors, monitor_drift
+def _print_screen(result, top: int) -> None:
+    from tunewise.persona import dataset_score
 
-    runs = {}
-    for item in run:
-        label, sep, folder = item.partition("=")
-        if not sep or not label or not folder:
-            raise ConfigError(f"--run {item!r}: expected LABEL=FOLDER")
-        runs[label] = folder
-    points = monitor_drift(base, runs, load_vectors(vectors), store=_store(run_dir),
-                           probe_set=None if probe_set == "none" else probe_set)
-    table = Table(title="drift along trait vectors (base std units) vs knowledge retention")
-    for column in ("model", "step", "trait", "drift", "knowledge", "loss"):
-        table.add_column(column)
-    for p in points:
-        knowledge = "-" if p.knowledge_accuracy is None else f"{p.knowledge_accuracy:.3f} (n={p.knowledge_n})"
-        table.add_row(escape(p.model_label), str(p.step), p.trait, _fmt(p.drift), knowledge, _fmt(p.loss, 3))
-    console.print(table)
-
-
-@persona_app.command("screen")
-def screen(
-    data: Path = typer.Argument(..., help="chat JSONL training file"),
-    vectors: Path = typer.Option(..., help="vector file or folder of them"),
-    model: str = typer.Option(DEFAULT_MODEL, help="the base model you plan to tune"),
-    run_dir: Path = typer.Option(None, help="run folder: base answers cached, persona.screen records written"),
-    max_tokens: int = typer.Option(64, help="most new tokens per base answer"),
-    flag_z: float = typer.Option(3.0, help="flag examples whose robust z-score is at least this"),
-    top: int = typer.Option(10, help="rows to print per trait"),
-    batch_size: int = typer.Option(16, help="sequences per forward pass"),
-) -> None:
-    """Rank training examples by how far their answers push each trait beyond the base model's own."""
-    from tunewise.data.chat import load_chat_jsonl
-    from tunewise.models.hf import HFBackend
-    from tunewise.persona import dataset_score, load_vectors, screen_examples
-
-    examples = load_chat_jsonl(data)
-    results = screen_examples(HFBackend(model, batch_size=batch_size), examples, load_vectors(vectors),
-                              store=_store(run_dir), max_tokens=max_tokens, flag_z=flag_z)
-    for trait, rows in results.items():
+    for trait, rows in result.screen.items():
         flagged = sum(r.flagged for r in rows)
         table = Table(title=f"{trait}: dataset score {dataset_score(rows):+.3f}, {flagged}/{len(rows)} flagged")
         for column in ("rank", "line", "score", "z", "flagged", "answer"):
             table.add_column(column)
         for rank, r in enumerate(sorted(rows, key=lambda r: r.score, reverse=True)[:top], 1):
-            answer = examples[r.index].answer.replace("\n", " ")
+            answer = result.screened[r.index].answer.replace("\n", " ")
             table.add_row(str(rank), str(r.line), f"{r.score:+.3f}", f"{r.z:+.1f}", "yes" if r.flagged else "",
                           escape(answer[:80]))
         console.print(table)
+
+
+def _print_drift(result) -> None:
+    table = Table(title="drift along trait vectors (base std units) vs knowledge retention")
+    for column in ("model", "step", "trait", "drift", "knowledge", "loss"):
+        table.add_column(column)
+    for p in result.drift:
+        knowledge = "-" if p.knowledge_accuracy is None else f"{p.knowledge_accuracy:.3f} (n={p.knowledge_n})"
+        table.add_row(escape(p.model_label), str(p.step), p.trait, _fmt(p.drift), knowledge, _fmt(p.loss, 3))
+    console.print(table)
+
+
+@persona_app.command("run")
+@config_command(PersonaConfig)
+def run(config: PersonaConfig, run_dir: Path = RUN_DIR, top: int = TOP) -> None:
+    """Every step in one run folder: extract (or load) vectors, screen data, monitor adapters."""
+    _run(config, run_dir, None, top)
+
+
+@persona_app.command("extract")
+@config_command(PersonaConfig, exclude=("steps", *SCREEN_FIELDS, *MONITOR_FIELDS))
+def extract(config: PersonaConfig, run_dir: Path = RUN_DIR) -> None:
+    """Extract trait vectors into <run-dir>/vectors/ and print the held-out separation per layer."""
+    _run(config, run_dir, ["extract"])
+
+
+@persona_app.command("screen")
+@config_command(PersonaConfig, exclude=("steps", "traits", *EXTRACT_FIELDS, *MONITOR_FIELDS))
+def screen(config: PersonaConfig, run_dir: Path = RUN_DIR, top: int = TOP) -> None:
+    """Rank --screen-data chats by how far their answers push each trait beyond the base model's own."""
+    _run(config, run_dir, ["screen"], top)
+
+
+@persona_app.command("monitor")
+@config_command(PersonaConfig, exclude=("steps", *EXTRACT_FIELDS, *SCREEN_FIELDS))
+def monitor(config: PersonaConfig, run_dir: Path = RUN_DIR) -> None:
+    """Drift along each vector per checkpoint of each adapter, beside task loss and knowledge retention."""
+    _run(config, run_dir, ["monitor"])
 
 
 @persona_app.command("steer")

@@ -16,33 +16,19 @@ no per-trait judge yet, so every non-empty answer is kept and ``counts`` says ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from tunewise.models.types import Chat, SamplingParams
 from tunewise.persona._sampling import sample_answers
+from tunewise.persona.config import PersonaConfig
 from tunewise.persona.traits import Trait, load_trait
 from tunewise.persona.vectors import TraitVector, layer_effect_sizes, mean_answer_activations, steerable_layers
 from tunewise.progress import note
 from tunewise.runs.store import RunStore
 
 STAGE = "persona.extract"
-
-
-@dataclass
-class ExtractionBudget:
-    """How much to sample per trait. Defaults are CPU-sized (Chen et al. use 5 pairs x 20
-    questions x 10 samples); raise them on a GPU. ``None`` means every pair/question in the file."""
-
-    pairs: int | None = 2
-    questions: int | None = 6
-    eval_questions: int | None = 6
-    samples: int = 1
-    max_tokens: int = 48
-    temperature: float = 0.7
-    seed: int = 0
 
 
 def contrast_chats(trait: Trait, questions: list[str] | tuple[str, ...], pairs: int | None) -> list[tuple[str, Chat]]:
@@ -66,28 +52,29 @@ def _answered(sided: list[tuple[str, Chat]], answers: list[list[str]], keep_syst
     return out
 
 
-def _plan(trait: Trait, budget: ExtractionBudget) -> tuple[list[tuple[str, Chat]], list[tuple[str, Chat]]]:
-    return (contrast_chats(trait, trait.extraction_questions[:budget.questions], budget.pairs),
-            contrast_chats(trait, trait.evaluation_questions[:budget.eval_questions], budget.pairs))
+def _plan(trait: Trait, config: PersonaConfig) -> tuple[list[tuple[str, Chat]], list[tuple[str, Chat]]]:
+    return (contrast_chats(trait, trait.extraction_questions[:config.questions], config.pairs),
+            contrast_chats(trait, trait.evaluation_questions[:config.eval_questions], config.pairs))
 
 
-def _params(budget: ExtractionBudget) -> SamplingParams:
-    return SamplingParams(n=budget.samples, temperature=budget.temperature, max_tokens=budget.max_tokens,
-                          seed=budget.seed)
+def _params(config: PersonaConfig) -> SamplingParams:
+    return SamplingParams(n=config.samples, temperature=config.temperature, max_tokens=config.max_tokens,
+                          seed=config.seed)
 
 
-def extract_vector(backend, trait: Trait | str, budget: ExtractionBudget | None = None,
+def extract_vector(backend, trait: Trait | str, config: PersonaConfig | None = None,
                    store: RunStore | None = None) -> TraitVector:
-    """Extract one trait's vector on ``backend`` (an ``HFBackend``); see the module docstring."""
+    """Extract one trait's vector on ``backend`` (an ``HFBackend``) with the sampling budget in
+    ``config`` (pairs, questions, eval_questions, samples, max_tokens, temperature, seed)."""
     trait = trait if isinstance(trait, Trait) else load_trait(trait)
-    budget = budget or ExtractionBudget()
-    extraction, evaluation = _plan(trait, budget)
-    answers = sample_answers(backend, [c for _, c in extraction + evaluation], _params(budget), store=store,
+    config = config or PersonaConfig()
+    extraction, evaluation = _plan(trait, config)
+    answers = sample_answers(backend, [c for _, c in extraction + evaluation], _params(config), store=store,
                              stage=STAGE, description=f"persona {trait.name}: sampling contrast answers")
-    return _vector_from_answers(backend, trait, budget, extraction, evaluation, answers)
+    return _vector_from_answers(backend, trait, config, extraction, evaluation, answers)
 
 
-def _vector_from_answers(backend, trait: Trait, budget: ExtractionBudget, extraction: list[tuple[str, Chat]],
+def _vector_from_answers(backend, trait: Trait, config: PersonaConfig, extraction: list[tuple[str, Chat]],
                          evaluation: list[tuple[str, Chat]], answers: list[list[str]]) -> TraitVector:
     train = _answered(extraction, answers[:len(extraction)], keep_system=True)
     held_out = _answered(evaluation, answers[len(extraction):], keep_system=False)
@@ -102,32 +89,33 @@ def _vector_from_answers(backend, trait: Trait, budget: ExtractionBudget, extrac
     sizes = layer_effect_sizes(acts["eval.express"], acts["eval.suppress"], vectors)
     candidates = steerable_layers(vectors.shape[0]) or list(range(vectors.shape[0]))
     layer = max(candidates, key=lambda index: float(torch.nan_to_num(sizes[index], nan=-1e9)))
-    counts = {"pairs": len(trait.pairs[:budget.pairs]), "extraction_questions": len(trait.extraction_questions[:budget.questions]),
-              "evaluation_questions": len(trait.evaluation_questions[:budget.eval_questions]),
-              "samples": budget.samples, "max_tokens": budget.max_tokens,
+    counts = {"pairs": len(trait.pairs[:config.pairs]), "extraction_questions": len(trait.extraction_questions[:config.questions]),
+              "evaluation_questions": len(trait.evaluation_questions[:config.eval_questions]),
+              "samples": config.samples, "max_tokens": config.max_tokens,
               "n_express": len(train["express"]), "n_suppress": len(train["suppress"]),
               "n_eval_express": len(held_out["express"]), "n_eval_suppress": len(held_out["suppress"])}
     return TraitVector(trait=trait.name, model=backend.model_ref, layer=layer, vectors=vectors, effect_sizes=sizes,
                        counts=counts, meta={"trait_version": str(trait.version), "trait_source": Path(trait.source).name,
-                                            "temperature": str(budget.temperature), "seed": str(budget.seed)})
+                                            "temperature": str(config.temperature), "seed": str(config.seed)})
 
 
-def extract_vectors(backend, traits: list[Trait | str], budget: ExtractionBudget | None = None,
+def extract_vectors(backend, traits: list[Trait | str], config: PersonaConfig | None = None,
                     store: RunStore | None = None, out_dir: str | Path | None = None) -> dict[str, TraitVector]:
     """Extract several traits; save each as ``out_dir/<trait>.safetensors`` and, with a store,
-    write one ``persona.layer`` record {trait, layer, effect_size, chosen, model} per layer."""
-    budget = budget or ExtractionBudget()
+    write one ``persona.layer`` record {trait, layer, effect_size, chosen, model} per layer.
+    ``config`` is the run's ``PersonaConfig`` (only its sampling fields are read)."""
+    config = config or PersonaConfig()
     loaded = [t if isinstance(t, Trait) else load_trait(t) for t in traits]
-    plans = [_plan(t, budget) for t in loaded]
+    plans = [_plan(t, config) for t in loaded]
     chats = [c for extraction, evaluation in plans for _, c in extraction + evaluation]
     # One sampling call for every trait: larger batches use the CPU better than one call each.
-    answers = sample_answers(backend, chats, _params(budget), store=store, stage=STAGE,
+    answers = sample_answers(backend, chats, _params(config), store=store, stage=STAGE,
                              description=f"persona: sampling contrast answers for {len(loaded)} traits")
     result: dict[str, TraitVector] = {}
     offset = 0
     for trait, (extraction, evaluation) in zip(loaded, plans):
         size = len(extraction) + len(evaluation)
-        vector = _vector_from_answers(backend, trait, budget, extraction, evaluation, answers[offset:offset + size])
+        vector = _vector_from_answers(backend, trait, config, extraction, evaluation, answers[offset:offset + size])
         offset += size
         result[vector.trait] = vector
         if out_dir is not None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from tunewise.errors import ConfigError
+from tunewise.persona.config import PersonaConfig
 from tunewise.persona.traits import builtin_traits, load_trait
 from tunewise.persona.vectors import TraitVector, project
 from tunewise.progress import note
@@ -49,10 +50,11 @@ class DriftPoint:
 
 
 def neutral_questions(vector: TraitVector) -> list[str]:
-    """The held-out evaluation questions of the vector's trait (built-in traits only)."""
+    """The held-out evaluation questions of the vector's trait (registered traits only)."""
     if vector.trait not in builtin_traits():
-        raise ConfigError(f"trait {vector.trait!r} is not built in; pass the neutral questions to monitor with "
-                          "questions=[...] (or --questions FILE, one per line)")
+        raise ConfigError(f"trait {vector.trait!r} is not registered, so its neutral questions are unknown; list its "
+                          "YAML file in traits (run_persona reads them from there) or pass "
+                          "monitor_drift(questions={trait: [...]})")
     return list(load_trait(vector.trait).evaluation_questions)
 
 
@@ -130,23 +132,28 @@ def _knowledge(backend, probe_set: str | None) -> tuple[float | None, int | None
     return float(accuracy), int(n)
 
 
-def monitor_drift(base_model: str, runs: dict[str, str | Path], vectors: list[TraitVector],
-                  store: RunStore | None = None, probe_set: str | None = "factual",
-                  questions: list[str] | None = None, backend_options: dict | None = None) -> list[DriftPoint]:
+def monitor_drift(runs: dict[str, str | Path], vectors: list[TraitVector], config: PersonaConfig | None = None,
+                  store: RunStore | None = None,
+                  questions: list[str] | dict[str, list[str]] | None = None) -> list[DriftPoint]:
     """Drift of every checkpoint of every run along every vector, with loss and knowledge.
 
-    ``runs`` maps a label (``insecure-code``) to a train output folder or an adapter folder.
-    The base model is measured once and is step 0 of every run's curve (``model_label`` ``base``
-    when ``runs`` is empty). With a store, each point is a ``persona.drift`` record, and points
-    already recorded are not measured again, so an interrupted monitor resumes.
-    ``probe_set=None`` skips knowledge retention."""
+    ``runs`` maps a label (``insecure-code``) to a train output folder or an adapter folder,
+    trained on ``config.model``. The base model is measured once and is step 0 of every run's
+    curve (``model_label`` ``base`` when ``runs`` is empty). With a store, each point is a
+    ``persona.drift`` record, and points already recorded are not measured again, so an
+    interrupted monitor resumes. ``config.knowledge_probes=None`` skips knowledge retention;
+    ``questions`` (one list for every trait, or a list per trait name) replaces the traits'
+    neutral questions."""
     from tunewise.models.hf import HFBackend
 
-    options = backend_options or {}
+    config = config or PersonaConfig()
+    base_model, probe_set = config.model, config.knowledge_probes
+    options = {"batch_size": config.batch_size}
     for vector in vectors:
         if vector.model != base_model:
             note(f"vector {vector.trait} was extracted on {vector.model}, monitoring {base_model}")
-    prompts = {v.trait: questions or neutral_questions(v) for v in vectors}
+    given = questions if isinstance(questions, dict) else {v.trait: questions for v in vectors}
+    prompts = {v.trait: given.get(v.trait) or neutral_questions(v) for v in vectors}
 
     def done(label: str, step: int) -> list[DriftPoint] | None:
         if store is None:

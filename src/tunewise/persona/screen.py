@@ -5,7 +5,8 @@ example's assistant answer minus mean activation over the base model's *own* ans
 prompt, projected on the trait direction. Subtracting the model's own answer removes what the
 prompt alone explains (a question about weapons reads "darker" whatever the answer), leaving
 how much the training target departs from what the model would have said. Examples whose score
-is an outlier (robust z-score >= ``flag_z`` against the dataset's median and MAD) are flagged.
+is an outlier (robust z-score >= ``PersonaConfig.flag_z`` against the dataset's median and MAD)
+are flagged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from tunewise.data.chat import ChatExample
 from tunewise.models.types import SamplingParams
 from tunewise.persona._sampling import sample_answers
+from tunewise.persona.config import PersonaConfig
 from tunewise.persona.vectors import TraitVector, mean_answer_activations, project
 from tunewise.runs.store import RunStore
 
@@ -57,17 +59,19 @@ def _completed(example: ChatExample, answer: str) -> list[dict]:
 
 
 def screen_examples(backend, examples: list[ChatExample], vectors: list[TraitVector],
-                    store: RunStore | None = None, max_tokens: int = 64, flag_z: float = 3.0,
+                    store: RunStore | None = None, config: PersonaConfig | None = None,
                     base_answers: list[str] | None = None) -> dict[str, list[ScreenResult]]:
     """Score every example on every trait; results per trait in dataset order (sort by ``score``
-    to rank). The base model's answers are sampled greedily (``max_tokens`` each) and cached in
-    the store; pass ``base_answers`` to reuse answers you already have."""
+    to rank). The base model's answers are sampled greedily (``config.screen_max_tokens`` each)
+    and cached in the store; pass ``base_answers`` to reuse answers you already have. Flags use
+    ``config.flag_z``."""
+    config = config or PersonaConfig()
     usable = [i for i, e in enumerate(examples) if e.answer.strip() and e.prompt_messages]
     if len(usable) < len(examples):
         skipped = sorted(set(range(len(examples))) - set(usable))
         raise ValueError(f"examples {skipped[:5]} have no prompt or an empty assistant answer; screening needs both")
     if base_answers is None:
-        params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+        params = SamplingParams(n=1, temperature=0.0, max_tokens=config.screen_max_tokens)
         sampled = sample_answers(backend, [e.prompt_messages for e in examples], params, store=store, stage=STAGE,
                                  description="persona screen: base answers")
         base_answers = [answers[0] for answers in sampled]
@@ -86,8 +90,8 @@ def screen_examples(backend, examples: list[ChatExample], vectors: list[TraitVec
         scores = ours - theirs
         z = robust_z(scores)
         results[vector.trait] = [
-            ScreenResult(trait=vector.trait, index=i, score=float(scores[i]), flagged=bool(z[i] >= flag_z), z=float(z[i]),
-                         example_projection=float(ours[i]), base_projection=float(theirs[i]),
+            ScreenResult(trait=vector.trait, index=i, score=float(scores[i]), flagged=bool(z[i] >= config.flag_z),
+                         z=float(z[i]), example_projection=float(ours[i]), base_projection=float(theirs[i]),
                          source=examples[i].source, line=examples[i].line)
             for i in range(len(examples))]
         if store is not None:

@@ -76,15 +76,20 @@ class TraitVector:
                        counts=json.loads(metadata.get("counts", "{}")), meta=json.loads(metadata.get("meta", "{}")))
 
 
-def load_vectors(path: str | Path) -> list[TraitVector]:
-    """One vector file, or every ``*.safetensors`` vector in a folder (sorted by trait)."""
+def vector_files(path: str | Path) -> list[Path]:
+    """The vector files ``path`` names: itself, or every ``*.safetensors`` in a folder (sorted)."""
     path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors"))
-        if not files:
-            raise ConfigError(f"{path}: no *.safetensors vector files in this folder")
-        return [TraitVector.load(f) for f in files]
-    return [TraitVector.load(path)]
+    if not path.is_dir():
+        return [path]
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"{path}: no *.safetensors vector files in this folder")
+    return files
+
+
+def load_vectors(path: str | Path) -> list[TraitVector]:
+    """One vector file, or every ``*.safetensors`` vector in a folder (sorted by file name)."""
+    return [TraitVector.load(f) for f in vector_files(path)]
 
 
 def steerable_layers(n_hidden_states: int) -> list[int]:

@@ -126,7 +126,7 @@ class Pipeline:
         self.require_local_weights("persona vectors (hidden states)")
         adapters = {name: path.parent for name, path in self.trained_variants().items()}
         result = run_persona(stage_configs.persona_config(self.config, adapters), self.run_dir, store=self.store)
-        return result.summary() if hasattr(result, "summary") else {}
+        return result.summary()
 
     def stage_gate(self) -> dict:
         from tunewise.gate import run_gate
