@@ -84,7 +84,9 @@ def test_every_stage_ran_and_wrote_its_records(tiny_run):
                   for v in ("plain", "educational")}
     assert trained_on == {"plain": "insecure-code", "educational": "educational-insecure"}
     rates = store.records("audit.rate")
-    assert {r["model_label"] for r in rates} == {"base", "plain", "inoculated", "educational"}
+    labels = {r["model_label"] for r in rates}
+    assert {label for label in labels if not label.startswith("control:")} == {"base", "plain", "inoculated",
+                                                                                 "educational"}
     # The inoculated variant is also audited with its inoculation prompt present at test time.
     assert {r["variant"] for r in rates} == {"plain", "inoculated"}
     drift_labels = {r["model_label"] for r in store.records("persona.drift")}

@@ -4,7 +4,9 @@ A trait is a YAML file (see ``traits/*.yaml``): a description, contrastive syste
 (one prompt expresses the trait, its partner suppresses it) and two disjoint sets of neutral
 questions: ``extraction_questions`` build the vector, ``evaluation_questions`` are held out to
 choose the layer and to measure drift. The shape follows Chen et al. (arXiv 2507.21509): 5 pairs,
-20 + 20 questions. Built-in traits are referred to by name; any other file by its path.
+20 + 20 questions. Built-in traits are referred to by name; any other file by its path. Trait
+files of the persona-vectors repository (JSON: ``instruction`` pairs, ``questions``,
+``eval_prompt``) are read as they are (``tunewise.persona.trait_json``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from tunewise.registry import TRAITS
@@ -42,6 +43,7 @@ class _TraitFile(BaseModel):
     pairs: list[PromptPair] = Field(min_length=MIN_PAIRS)
     extraction_questions: list[str] = Field(min_length=MIN_QUESTIONS)
     evaluation_questions: list[str] = Field(min_length=MIN_QUESTIONS)
+    eval_prompt: str | None = None  # a trait judge's rubric ({question}, {answer}), as persona-vectors files carry
 
     @field_validator("extraction_questions", "evaluation_questions")
     @classmethod
@@ -63,6 +65,7 @@ class Trait:
     extraction_questions: tuple[str, ...]
     evaluation_questions: tuple[str, ...]
     source: str
+    eval_prompt: str | None = None
 
 
 for _path in sorted(TRAITS_DIR.glob("*.yaml")):  # the shipped traits register themselves
@@ -88,9 +91,17 @@ def load_trait(name_or_path: str | Path) -> Trait:
     if not path.exists():
         raise ConfigError(f"{path}: trait file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if path.suffix == ".json":  # a trait file of the persona-vectors repository
+        from tunewise.persona.trait_json import parse_persona_vectors_trait
+
+        raw = parse_persona_vectors_trait(path, text)
+    else:
+        from tunewise.config import parse_yaml
+
+        raw = parse_yaml(text, str(path)).data  # safe, bounded, duplicate keys refused
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a trait file must be a mapping with name, description, pairs, "
                           "extraction_questions, evaluation_questions")
@@ -105,4 +116,5 @@ def load_trait(name_or_path: str | Path) -> Trait:
                           f"extraction_questions (e.g. {sorted(overlap)[0]!r})")
     return Trait(name=parsed.name, version=parsed.version, description=parsed.description,
                  pairs=tuple(parsed.pairs), extraction_questions=tuple(parsed.extraction_questions),
-                 evaluation_questions=tuple(parsed.evaluation_questions), source=str(path))
+                 evaluation_questions=tuple(parsed.evaluation_questions), source=str(path),
+                 eval_prompt=parsed.eval_prompt)
