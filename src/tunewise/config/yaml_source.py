@@ -95,15 +95,19 @@ def parse_yaml(text: str, source: str = "<string>") -> YamlDocument:
     return YamlDocument(data, source, _node_lines(node) if node is not None else {})
 
 
-def read_yaml(path: str | Path) -> YamlDocument:
-    """Read a YAML file; a missing or undecodable file is a ConfigError naming it."""
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """A user's text file as UTF-8; missing, unreadable or undecodable is a ConfigError naming it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
+        raise ConfigError(f"{path}: no such {what}")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, str(path))
+
+
+def read_yaml(path: str | Path) -> YamlDocument:
+    """Read a YAML file; a missing or undecodable file is a ConfigError naming it."""
+    return parse_yaml(read_text_file(path), str(path))

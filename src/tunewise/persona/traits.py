@@ -88,12 +88,9 @@ def load_trait(name_or_path: str | Path) -> Trait:
         if not path.exists():
             raise ConfigError(f"unknown trait {name_or_path!r}; built-in traits: {', '.join(builtin_traits())}, "
                               "or give the path of a trait YAML file")
-    if not path.exists():
-        raise ConfigError(f"{path}: trait file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    from tunewise.config import read_text_file
+
+    text = read_text_file(path, "trait file")
     if path.suffix == ".json":  # a trait file of the persona-vectors repository
         from tunewise.persona.trait_json import parse_persona_vectors_trait
 

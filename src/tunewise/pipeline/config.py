@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tunewise.assess.config import AssessConfig
 from tunewise.audit.config import AuditConfig
 from tunewise.config import describe_fields as describe_model
-from tunewise.config import parse_yaml, raise_config_error
+from tunewise.config import parse_yaml, raise_config_error, read_text_file
 from tunewise.errors import ConfigError
 from tunewise.gate.config import GateConfig
 from tunewise.models.refs import DEFAULT_MODEL
@@ -212,16 +212,10 @@ def _resolve_paths(data: dict, base_dir: Path) -> None:
             sections["gate"][key] = [_relative_to(base_dir, v) if _looks_like_file(v) else v for v in values]
 
 
-
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML file; errors name file:line: field."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment file (see examples/*.yaml)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_text_file(path, "experiment file (see examples/*.yaml)")
     return parse_experiment(text, str(path), base_dir=path.parent)
 
 
