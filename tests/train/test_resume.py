@@ -74,6 +74,41 @@ def test_resume_from_a_middle_checkpoint_matches(uninterrupted, tiny_ref, tmp_pa
     _assert_same_adapter(out / "adapter", crashed / "adapter")
 
 
+@pytest.mark.parametrize("damage", ["state.json", "state.safetensors"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_older_intact_one(uninterrupted, tiny_ref, tmp_path, damage,
+                                                                          capsys):
+    """The newest checkpoint (8) is truncated, as a full disk or a crash in the OS would leave it:
+    training says it skipped it, resumes from 6 and still ends with the uninterrupted adapter."""
+    out, result = uninterrupted
+    crashed = tmp_path / "damaged"
+    shutil.copytree(out, crashed)
+    shutil.rmtree(crashed / "adapter")
+    (crashed / "train_result.json").unlink()
+    for step, folder in list_checkpoints(crashed):
+        if step > 8:
+            shutil.rmtree(folder)
+    target = crashed / "checkpoints" / "step-0008" / damage
+    target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
+    resumed = train_lora(_config(tiny_ref), crashed, show_progress=False)
+    assert resumed.resumed_from == 6 and resumed.losses == result.losses
+    captured = capsys.readouterr()
+    printed = " ".join((captured.out + captured.err).split())
+    assert "skipped a damaged checkpoint, resuming from an older one: step-0008" in printed
+    _assert_same_adapter(out / "adapter", crashed / "adapter")
+
+
+def test_no_loadable_checkpoint_is_a_clear_error(uninterrupted, tiny_ref, tmp_path):
+    out, _ = uninterrupted
+    crashed = tmp_path / "all-damaged"
+    shutil.copytree(out, crashed)
+    shutil.rmtree(crashed / "adapter")
+    (crashed / "train_result.json").unlink()
+    for _, folder in list_checkpoints(crashed):
+        (folder / "state.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ConfigError, match="no checkpoint loads .*remove that folder to train from the start"):
+        train_lora(_config(tiny_ref), crashed, show_progress=False)
+
+
 def test_finished_run_is_reused_and_other_config_refused(uninterrupted, tiny_ref):
     out, result = uninterrupted
     again = train_lora(_config(tiny_ref), out, show_progress=False)

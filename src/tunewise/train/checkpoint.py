@@ -136,6 +136,41 @@ def load_checkpoint(folder: Path, peft_model, optimizer) -> dict:
     return state
 
 
+def read_state(folder: Path) -> dict | None:
+    """A checkpoint's ``state.json``, or None when it is unreadable (truncated, not JSON)."""
+    try:
+        state = json.loads((folder / STATE_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def load_newest_intact(out_dir: Path, peft_model, optimizer) -> tuple[tuple[int, Path, dict] | None, list[str]]:
+    """Resume from the newest checkpoint that loads; a damaged newer one (a truncated
+    ``state.json`` or tensor file, a missing key) is skipped, not fatal, because an older intact
+    checkpoint still saves all the work before it. Returns ((step, folder, state) or None when
+    there is no checkpoint, skipped), where ``skipped`` says which folders were passed over and
+    why. When checkpoints exist but none loads, a ConfigError names them: the model may hold
+    half-restored weights, so starting over silently would be wrong."""
+    from tunewise.errors import ConfigError
+
+    skipped: list[str] = []
+    for step, folder in reversed(list_checkpoints(out_dir)):
+        try:
+            state = load_checkpoint(folder, peft_model, optimizer)
+            for key in ("losses", "tokens_seen", "elapsed_s"):
+                if key not in state:
+                    raise KeyError(key)
+        except Exception as exc:  # any damage: a checkpoint is only trusted if every part loads
+            skipped.append(f"{folder.name}: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        return (step, folder, state), skipped
+    if skipped:
+        raise ConfigError(f"{out_dir / 'checkpoints'}: no checkpoint loads ({'; '.join(skipped)}); remove that "
+                          "folder to train from the start")
+    return None, skipped
+
+
 def prune_checkpoints(out_dir: Path, keep: int | None) -> None:
     if keep is None:
         return

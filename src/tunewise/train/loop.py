@@ -36,7 +36,8 @@ import torch
 from tunewise.data.chat import ChatExample
 from tunewise.errors import ConfigError
 from tunewise.progress import console, note
-from tunewise.train.checkpoint import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from tunewise.train.checkpoint import (list_checkpoints, load_newest_intact, prune_checkpoints, read_state,
+                                       save_checkpoint)
 from tunewise.train.config import TrainConfig
 from tunewise.train.inoculation import apply_inoculation, resolve_inoculation
 from tunewise.train.objective import AnswerLoss
@@ -120,12 +121,12 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, examples_fingerprint: str
             raise ConfigError(f"{out_dir} holds a finished training run with a different configuration or data "
                               f"(see {out_dir / CONFIG_FILE}); {_FRESH_FOLDER}")
         return TrainResult.from_json(data)
-    checkpoints = list_checkpoints(out_dir)
-    if checkpoints:
-        state = json.loads((checkpoints[-1][1] / "state.json").read_text())
+    readable = [(folder, state) for _, folder in reversed(list_checkpoints(out_dir))
+                if (state := read_state(folder)) is not None]
+    if readable:
+        folder, state = readable[0]
         if state.get("config_fingerprint") != config.fingerprint():
-            raise ConfigError(f"{checkpoints[-1][1]} is a checkpoint of a run with a different configuration; "
-                              f"{_FRESH_FOLDER}")
+            raise ConfigError(f"{folder} is a checkpoint of a run with a different configuration; {_FRESH_FOLDER}")
     return None
 
 
@@ -220,10 +221,11 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
         total_steps = min(total_steps, config.max_steps)
 
     start_step, losses, kls, tokens_before, elapsed_before, resumed_from = 0, [], [], 0, 0.0, None
-    checkpoints = list_checkpoints(out_dir)
-    if checkpoints:
-        step, folder = checkpoints[-1]
-        state = load_checkpoint(folder, peft_model, optimizer)
+    resumed, skipped = load_newest_intact(out_dir, peft_model, optimizer)
+    for reason in skipped:
+        console.print(f"[yellow]skipped a damaged checkpoint, resuming from an older one:[/yellow] {reason}")
+    if resumed:
+        step, folder, state = resumed
         if state.get("data_fingerprint") != data_fingerprint:
             raise ConfigError(f"{folder} was trained on different data; {_FRESH_FOLDER}")
         start_step, resumed_from = step, step
