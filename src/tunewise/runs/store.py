@@ -4,6 +4,11 @@ stage resumes by skipping the keys already present and a re-judge never re-sampl
 
 WAL mode lets the report (or a second process) read while a stage writes. One connection per
 store guarded by a lock: simple, and SQLite serialises writes anyway.
+
+The schema has a version (SQLite's ``user_version``): a store from an older tunewise is migrated
+in place (columns added, nothing dropped), one from a newer tunewise is refused, and a damaged
+or foreign file is a ``StoreError`` naming the file and the fix instead of a raw sqlite3
+traceback. Nothing already written is deleted by any of these paths.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from typing import Any
 
 import yaml
 
+from tunewise.errors import ConfigError
 from tunewise.models.types import Chat, Completion
+
+SCHEMA_VERSION = 1
+# Columns added after a table first shipped: (table, column, SQL type). A store without one is
+# migrated by adding it (values NULL), so old run folders keep working.
+ADDED_COLUMNS = (("records", "seq", "INTEGER"),)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -46,6 +57,10 @@ JSON_COLUMNS = {"chat", "params", "meta", "raw", "extra", "payload", "info"}
 TABLES = ("generations", "judgments", "metrics", "records", "stages")
 
 
+class StoreError(ConfigError):
+    """The run folder's store cannot be used as it is (damaged, foreign, or from a newer tunewise)."""
+
+
 def make_key(*parts: Any) -> str:
     """A stable key for anything JSON-serialisable: the same inputs give the same key in every run."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
@@ -57,14 +72,34 @@ class RunStore:
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise StoreError(f"--run-dir {self.run_dir}: is a file, not a folder; give a new or existing run folder")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "tunewise.sqlite"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable tunewise store ({exc}); move it aside "
+                             f"(mv {self.path} {self.path}.broken) to start a new one; the rest of the run folder "
+                             "(adapters, vectors, gate) is kept and finished work is re-used where it is on disk") from None
+
+    def _open(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: written by a newer tunewise (store schema {version}, this one reads up "
+                             f"to {SCHEMA_VERSION}); upgrade tunewise to read it")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for table, column, kind in ADDED_COLUMNS:  # migrate a store from an older tunewise in place
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        if version < SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -82,14 +117,22 @@ class RunStore:
             self._db.execute(sql, values)
 
     def _rows(self, sql: str, values: tuple = ()) -> list[dict]:
-        with self._lock:
-            rows = self._db.execute(sql, values).fetchall()
+        try:
+            with self._lock:
+                rows = self._db.execute(sql, values).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot be read ({exc}); move it aside (mv {self.path} "
+                             f"{self.path}.broken) to start a new store") from None
         result = []
         for row in rows:
             item = dict(row)
             for column in JSON_COLUMNS & item.keys():
                 if item[column] is not None:
-                    item[column] = json.loads(item[column])
+                    try:
+                        item[column] = json.loads(item[column])
+                    except ValueError:
+                        raise StoreError(f"{self.path}: a {column} value is not JSON (row {item.get('key', '?')}); "
+                                         "the store was edited or damaged") from None
             result.append(item)
         return result
 
