@@ -40,7 +40,7 @@ def test_trait_yaml_paths_are_loaded_and_checked(tmp_path: Path):
     good.write_text("name: kind\ndescription: x\npairs: [{express: a, suppress: b}]\n"
                     "extraction_questions: [q1, q2]\nevaluation_questions: [q3, q4]\n")
     assert PersonaConfig(traits=[str(good)]).traits == [str(good)]
-    with pytest.raises(ValidationError, match="trait file not found"):
+    with pytest.raises(ValidationError, match="no such trait file"):
         PersonaConfig(traits=[str(tmp_path / "missing.yaml")])
 
 

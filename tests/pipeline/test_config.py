@@ -15,7 +15,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 @pytest.mark.parametrize("text,expected", [
     ("name: x\naudit:\n  sampels: 3\n", "exp.yaml:3: audit.sampels: unknown field; did you mean 'samples'?"),
-    ("name: x\naudit:\n  samples: zero\n", "exp.yaml:3: audit.samples: Input should be a valid integer"),
+    ("name: x\naudit:\n  samples: zero\n", "exp.yaml:3: audit.samples: expected an integer, got str 'zero'"),
+    # Numbers are strict: quoted numbers, booleans and YAML's string "1e23" are not silently converted.
+    ("name: x\naudit:\n  samples: '100'\n", "exp.yaml:3: audit.samples: expected an integer, got str '100'"),
+    ("name: x\naudit:\n  samples: 1e23\n", "exp.yaml:3: audit.samples: expected an integer, got str '1e23'"),
+    ("name: x\ngate:\n  k: true\n", "exp.yaml:3: gate.k: expected an integer, got bool True"),
     ("name: x\ntrain:\n  lora_rnk: 4\n", "exp.yaml:3: train.lora_rnk: unknown field; did you mean 'lora_rank'?"),
     ("name: x\ntrain:\n  lr: -1\n", "exp.yaml:3: train.lr: Input should be greater than 0"),
     ("name: x\ntrain:\n  variants:\n    - {name: a}\n    - {name: b, placment: system}\n",
