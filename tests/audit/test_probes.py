@@ -29,6 +29,10 @@ def test_bad_probe_file_names_line_and_field(tmp_path):
     assert any("qestion: unknown field" in p for p in problems)
     with pytest.raises(DataValidationError, match="unknown probe set"):
         load_probe_set("nope")
+    with pytest.raises(DataValidationError, match="probes: the set holds no probes"):
+        parse_probe_set("name: x\nprobes: []\n")
+    with pytest.raises(DataValidationError, match="could not determine a constructor"):  # nothing executed
+        parse_probe_set("name: x\nprobes:\n  - !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(DataValidationError, match="gold"):
         parse_probe_set("name: x\nprobes:\n  - {id: q, question: q?, gold: []}\n")
 

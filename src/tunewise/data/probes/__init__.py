@@ -138,6 +138,9 @@ def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
                 probes.append(Probe(id=probe_id, question=item["question"].strip(),
                                     category=str(item.get("category", "general")),
                                     gold=[str(g) for g in gold] if gold else None))
+    if probes_node is not None and isinstance(probes_node, yaml.SequenceNode) and not probes_node.value:
+        problems.append(f"{where(probes_node)}: probes: the set holds no probes (an audit of it would measure "
+                        "nothing)")
     version = data.get("version", 1)
     if not isinstance(version, int):
         problems.append(f"{source}:1: version: expected an integer")
