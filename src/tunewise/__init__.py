@@ -12,11 +12,11 @@ Names load on first use, so ``import tunewise`` (and ``tunewise --help``) does n
 
 from __future__ import annotations
 
-import importlib
+from tunewise.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
+__all__, __getattr__, __dir__ = lazy_exports("tunewise", {
     "tunewise.assess": ("AssessConfig", "AssessResult", "run_assess"),
     "tunewise.train": ("TrainConfig", "TrainResult", "run_train"),
     "tunewise.audit": ("AuditConfig", "AuditResult", "run_audit"),
@@ -24,17 +24,5 @@ _EXPORTS = {
     "tunewise.gate": ("GateConfig", "GateResult", "run_gate", "ServeConfig", "ServeResult", "run_serve"),
     "tunewise.report": ("ReportConfig", "ReportResult", "run_report"),
     "tunewise.pipeline": ("ExperimentConfig", "PipelineResult", "run_experiment", "load_experiment"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = ["__version__", *_WHERE]
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'tunewise' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+}, globals())
+__all__ = ["__version__", *__all__]

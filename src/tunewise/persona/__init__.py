@@ -18,8 +18,7 @@ definitions), ``vectors`` (maths + safetensors file), ``extract``, ``monitor``, 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tunewise.lazy import lazy_exports
 
 _EXPORTS = {
     "PersonaConfig": "config", "STEPS": "config",
@@ -34,16 +33,9 @@ _EXPORTS = {
     "mean_answer_activations": "vectors", "project": "vectors", "vector_files": "vectors",
 }
 
-__all__ = list(_EXPORTS)
+_modules: dict[str, tuple[str, ...]] = {}
+for _name, _module in _EXPORTS.items():
+    _modules[f".{_module}"] = (*_modules.get(f".{_module}", ()), _name)
+__all__, __getattr__, __dir__ = lazy_exports("tunewise.persona", _modules, globals())
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tunewise.persona' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tunewise.persona.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

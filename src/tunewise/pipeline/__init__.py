@@ -13,18 +13,15 @@ first use, so registering the commands does not import every capability.
 
 from __future__ import annotations
 
-import importlib
 from importlib import resources
 
+from tunewise.lazy import lazy_exports
+
 BUILTIN_EXPERIMENTS = ("demo", "quick")
-_LAZY = {"ExperimentConfig": "config", "load_experiment": "config", "parse_experiment": "config",
-         "STAGES": "run", "Pipeline": "run", "PipelineResult": "run", "StageOutcome": "run", "run_experiment": "run"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"tunewise.pipeline.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'tunewise.pipeline' has no attribute {name!r}")
+_names, __getattr__, __dir__ = lazy_exports("tunewise.pipeline", {
+    ".config": ("ExperimentConfig", "load_experiment", "parse_experiment"),
+    ".run": ("STAGES", "Pipeline", "PipelineResult", "StageOutcome", "run_experiment"),
+}, globals())
 
 
 def builtin_experiment(name: str):
