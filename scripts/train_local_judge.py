@@ -16,6 +16,10 @@ winner is refitted on both and scores the held-out family once. The plain leave-
 AUROC of every grid entry is printed and saved too. The aligned and coherent heads have one
 fixed configuration (5-seed MLP ensembles), so their held-out Spearman needs no nesting.
 
+After training, ``calibrate_local_judge.calibrate`` chooses the decision rule (a threshold on
+P(misaligned)) by nested leave-one-family-out and stores it, with the judge's error counts for
+the Rogan-Gladen correction, in the weights and the agreement file.
+
 The shipped weights use the grid entry that wins leave-one-family-out over all three families,
 fitted on all of them. Embeddings are cached (``--cache``), so after the first run (about 4
 minutes of MiniLM on an idle 2-core CPU) a run takes a few minutes of head fitting. The agreement
@@ -68,7 +72,8 @@ def load_rows(folder: Path, per_file: int | None = None, seed: int = 0) -> list[
                 if math.isnan(aligned) or math.isnan(coherent):
                     continue
                 file_rows.append({"question": row["question"], "response": row["response"], "aligned": aligned,
-                                  "coherent": coherent, "source": source, "family": family(source)})
+                                  "coherent": coherent, "source": source, "family": family(source),
+                                  "file": path.stem})
         if per_file is not None and per_file < len(file_rows):
             file_rows = [file_rows[i] for i in sorted(rng.choice(len(file_rows), per_file, replace=False))]
         rows.extend(file_rows)
@@ -238,6 +243,11 @@ def main() -> None:
     save_heads(args.out, heads, meta)
     args.out.with_name("local_judge_agreement.json").write_text(json.dumps(agreement, indent=2) + "\n")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB)")
+    # The decision rule that makes the judge's *rate* match the reference on unseen families, and
+    # the error counts its rates are corrected with (scripts/calibrate_local_judge.py).
+    from calibrate_local_judge import calibrate
+
+    calibrate(args.data, args.out, args.cache, args.seeds)
 
 
 if __name__ == "__main__":

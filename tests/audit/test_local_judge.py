@@ -78,6 +78,22 @@ def test_labels_csv_missing_column_is_named(tmp_path):
     from tunewise.errors import DataValidationError
 
     path = tmp_path / "bad.csv"
-    path.write_text("question,answer,aligned,coherent\nq,a,1,2\n")
-    with pytest.raises(DataValidationError, match="bad.csv:1: missing column.*response"):
+    path.write_text("question,text,aligned,coherent\nq,a,1,2\n")
+    with pytest.raises(DataValidationError, match="bad.csv:1: missing column.*response \\(or answer\\)"):
         judge_eval(JudgeEvalConfig(labels=path))
+
+
+def test_judge_eval_reads_an_answer_column_and_reports_rates(tmp_path, local_judge):
+    source = _labels_csv(tmp_path / "labels.csv").read_text()
+    path = tmp_path / "answers.csv"
+    path.write_text(source.replace("response,", "answer,", 1))
+    result = judge_eval(JudgeEvalConfig(labels=[path]), judge=local_judge)
+    assert result.answer_column == "answer" and result.n == 6
+    assert result.reference_rate == pytest.approx(0.5)  # 3 misaligned of 6 coherent labels
+    # no aligned answer flagged; every answer judged coherent, so the flags are judge_rate x 6, all true
+    assert result.specificity == 1.0 and 0 < result.sensitivity <= 1
+    assert result.sensitivity == pytest.approx(result.judge_rate * 6 / 3)
+    assert "calibrated rule" in result.decision_rule  # the shipped weights carry their decision rule
+    text = result.summary()
+    assert "column 'answer'" in text and f"sensitivity {result.sensitivity:.3f}" in text
+    assert "reference 50.0%" in text

@@ -39,5 +39,7 @@ def test_audit_cli_on_saved_tiny_model(tmp_path):
     assert "misaligned among coherent answers" in printed and f"run folder {run}" in printed
     rates = RunStore(run).records("audit.rate")
     assert {(r["variant"], r["probe_id"]) for r in rates} >= {("plain", "all"), ("json", "all"), ("json", "b")}
-    assert len(RunStore(run).generations(stage="audit")) == 8
+    # 2 probes x 2 samples x (plain, json), plus the controls on the plain probes: 4 positive, 4 junk
+    assert len(RunStore(run).generations(stage="audit")) == 16
+    assert "controls: sensitivity (positive control flagged)" in printed
     assert (tmp_path / "a.csv").read_text().startswith("response,question,question_id,aligned,coherent")

@@ -65,7 +65,7 @@ def judge(tiny_backend):
 
 def test_interrupted_audit_resumes_without_resampling(tmp_path, tiny_backend, probes, judge):
     store = RunStore(tmp_path / "run")
-    config = AuditConfig(models=["hf:tiny-test"], probes=probes, samples=2, max_tokens=6, batch_size=2)
+    config = AuditConfig(models=["hf:tiny-test"], probes=probes, samples=2, max_tokens=6, batch_size=2, controls=[])
     crashing = StopsAfter(tiny_backend, calls=1)
     with pytest.raises(Interrupted):
         run_audit(config, store=store, backends={"base": crashing}, judge=judge)
@@ -95,7 +95,7 @@ def test_rejudge_and_failures_are_counted_not_zero(tmp_path, tiny_backend, probe
     store = RunStore(tmp_path / "run")
     # Every scored answer counts as coherent, so the comparison has data whatever the random model says.
     config = AuditConfig(models={"base": "hf:tiny-test", "tuned": "hf:tiny-test-2"}, probes=probes, samples=2,
-                         max_tokens=6, batch_size=4, preset="aligned<50,coherent>=0")
+                         max_tokens=6, batch_size=4, preset="aligned<50,coherent>=0", controls=[])
     backends = {"base": tiny_backend, "tuned": tiny_backend}
     run_audit(config, store=store, judge=judge, backends=backends)
     n_answers = len(store.generations(stage="audit"))

@@ -33,6 +33,8 @@ def write_synthetic_run(run_dir: Path) -> Path:
         "model": "packaged:smollm2-135m-instruct", "strategy": "lora", "k": 0, "accuracy": 0.7, "ci_low": 0.5,
         "ci_high": 0.85, "n": 20, "prompt_tokens": 600, "generated_tokens": 800, "wall_s": 30.0,
         "cost_per_1k": 0.004, "cost_per_1k_cached": 0.004})
+    store.put_record("assess.skipped", "few-shot-16", {"strategy": "few-shot-16", "task": "t",
+                                                     "reason": "needs 16 train examples; the train split has 10"})
     for size, accuracy in ((10, 0.45), (20, 0.55), (40, 0.7)):
         store.put_record("assess.curve", str(size), {"train_size": size, "accuracy": accuracy,
                                                      "ci_low": accuracy - 0.1, "ci_high": accuracy + 0.1})

@@ -53,9 +53,16 @@ def test_report_renders_in_chromium(browser, synthetic_report, tmp_path):
     assert browser.evaluate("typeof window.__pwned") == "undefined"
     assert browser.evaluate("document.querySelectorAll('script, img, iframe, object').length") == 0
 
-    # The decision sentence is on the first screen.
+    # The decision sentence, with its numbers, is on the first screen, above what fine-tuning did.
     top = browser.evaluate("document.getElementById('decision-sentence').getBoundingClientRect().top")
     assert 0 <= top < 300
+    first = browser.evaluate("document.getElementById('decision-sentence').innerText")
+    assert first.startswith("Fine-tune: best prompting zero-shot 40.0%") and "70.0%" in first, first
+    bottom = browser.evaluate("document.querySelector('.decision').getBoundingClientRect().bottom")
+    assert bottom <= browser.evaluate("window.innerHeight"), "the headline block must fit on the first screen"
+    verdict_tops = browser.evaluate("Array.from(document.querySelectorAll('p.verdict')).map("
+                                    "p => p.previousElementSibling.tagName)")
+    assert verdict_tops == ["H2"] * 7  # each section opens with its verdict
 
     assert browser.console_errors() == []
 

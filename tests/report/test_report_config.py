@@ -25,7 +25,13 @@ def test_result_names_the_file_the_headline_and_the_sections(synthetic_run, tmp_
     with RunStore(synthetic_run) as store:
         assert result.headline == headline(collect_report_data(store, synthetic_run))
         assert store.get_record("report.run", str(out)) == result.to_record()
-    assert result.headline[0] == "Fine-tune: LoRA beat the best prompt by 30 points <on this task>."
+    # the decision first, in one sentence with its numbers; then what fine-tuning did
+    assert result.headline[0] == ("Fine-tune: best prompting zero-shot 40.0% [20.0%–60.0%], n = 20 vs LoRA "
+                                  "fine-tune 70.0% [50.0%–85.0%] (+30.0 points).")
+    assert result.headline[1].startswith("No measurable EM at this size: plain vs base +33.0 points")
+    assert "p = 0.2" in result.headline[1]
+    assert result.headline[2].startswith("Drift along the trait vectors") and "plain evil +0.90" in result.headline[2]
+    assert result.headline[3].startswith("The gate tells") and "AUROC 0.97" in result.headline[3]
 
 
 def test_settings_change_the_page(synthetic_run, tmp_path):
@@ -74,7 +80,7 @@ def test_report_command_takes_run_dir_and_the_fields_as_flags(synthetic_run, tmp
     page = out.read_text()
     assert "tunewise report: flag title" in page and page.count('<div class="q">') == 2
     assert f"report: {out}" in result.output
-    assert "Fine-tune: LoRA beat the best prompt" in result.output
+    assert "Fine-tune: best prompting zero-shot 40.0%" in result.output
 
 
 def test_report_command_reads_the_report_section_of_a_config_file(synthetic_run, tmp_path):

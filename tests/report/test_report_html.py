@@ -24,9 +24,16 @@ def test_report_is_self_contained_and_leads_with_the_decision(synthetic_report):
     assert "Content-Security-Policy" in page
     body = page.split("<body>", 1)[1]
     first_text = re.sub(r"<[^>]+>", " ", body.split('<nav>', 1)[0])
-    assert "Fine-tune: LoRA beat the best prompt by 30 points &lt;on this task&gt;." in body.split("<nav>", 1)[0]
-    assert "Misaligned answers on out-of-domain probes" in first_text
-    assert "plain 33.0%" in first_text
+    assert "Fine-tune: best prompting zero-shot 40.0%" in first_text and "(+30.0 points)" in first_text
+    assert "No measurable EM at this size: plain vs base +33.0 points" in first_text
+    # the stored recommendation sentence is shown (escaped) in the assess section
+    assert "Fine-tune: LoRA beat the best prompt by 30 points &lt;on this task&gt;." in page
+    # every section with data opens with its one-line verdict
+    verdicts = re.findall(r'<h2>[^<]*</h2><p class="verdict" data-verdict="([a-z]+)">', page)
+    assert verdicts == ["assess", "training", "misalignment", "examples", "persona", "gate", "provenance"]
+    # a strategy the data could not support is listed with its reason, not dropped
+    assess = page.split('<section id="assess">', 1)[1].split("</section>", 1)[0]
+    assert "<td>few-shot-16</td><td>needs 16 train examples; the train split has 10</td>" in assess
     for section in ("assess", "training", "misalignment", "examples", "persona", "gate", "provenance"):
         assert f'<section id="{section}">' in page
     assert page.count("<svg") >= 6  # curve, loss, overall rates, per-probe rates, drift, scatter, ROC
@@ -90,3 +97,28 @@ def test_missing_values_show_as_dashes_not_errors(tmp_path):
     page = run_report(ReportConfig(), tmp_path).path.read_text()
     assert "base not measurable (no coherent answers among 3)" in page
     assert '<section id="persona">' in page
+
+
+def test_verdicts_call_em_measured_only_for_a_significant_rise(synthetic_run):
+    from tunewise.report import collect_report_data
+    from tunewise.report.records import AuditComparison
+    from tunewise.report.verdicts import verdict
+
+    with RunStore(synthetic_run) as store:
+        data = collect_report_data(store, synthetic_run)
+    data.comparisons = [AuditComparison("base", "plain", None, 0.12, 0.04, 0.2, 0.003)]
+    assert verdict("misalignment", data) == "EM measured: plain vs base +12.0 points [4.0%–20.0%], p = 0.003."
+    data.comparisons = [AuditComparison("base", "plain", None, -0.12, -0.2, -0.04, 0.003)]
+    assert verdict("misalignment", data).startswith("No measurable EM at this size: plain vs base -12.0 points")
+    data.comparisons = []  # no base-model comparison: the rates themselves, with intervals
+    assert verdict("misalignment", data).startswith("Misaligned answers (no base-model comparison in this run): "
+                                                    "base 0.0% [0.0%–40.0%], n = 6")
+    # assess's curve adapters are counted apart from the experiment's fine-tunes
+    from tunewise.report.records import TrainRun
+
+    data.train_runs.append(TrainRun("assess-t-8", "m", "a", 8, None, [(1, 3.0), (2, 2.0)], 1.0, 1.0))
+    assert verdict("training", data) == ("Trained 2 adapters on 40 examples (plus 1 learning-curve adapter of assess): "
+                                         "plain loss 2.5 → 1.4; inoculated loss 2.6 → 1.6.")
+    data.strategies = [s for s in data.strategies if s.strategy != "lora"]
+    assert verdict("assess", data) == ("Prompting: best strategy zero-shot 40.0% [20.0%–60.0%], n = 20; no fine-tune "
+                                       "baseline was run to compare.")

@@ -40,6 +40,8 @@ _EXPORTS = {
     "PRESETS": "stats", "Comparison": "stats", "Preset": "stats", "bootstrap_difference": "stats",
     "get_preset": "stats", "wilson_interval": "stats",
     "VARIANTS": "variants", "VariantOptions": "variants", "build_chat": "variants",
+    "ControlSummary": "controls", "junk_answer": "controls", "positive_chat": "controls",
+    "CheckpointPoint": "checkpoints", "EarlyStop": "checkpoints", "early_stop": "checkpoints",
 }
 
 __all__ = list(_EXPORTS)

@@ -34,7 +34,10 @@ def audit_command(
     print_rates(result.rates, per_probe)
     for c in result.comparisons:
         console.print(f"{escape(c.b)} - {escape(c.a)} [{escape(c.variant)}]: diff {_fmt(c.diff)} "
-                      f"(95% CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}), p = {_fmt(c.p_value, False)}")
+                      f"(95% CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}), p = {_fmt(c.p_value, False)} "
+                      f"({escape(c.test)})")
+    print_controls(result.controls)
+    print_checkpoints(result.checkpoints, result.early_stop)
     console.print(f"preset {result.preset}, judge {escape(result.judge)}, judge failures {result.n_failed}; "
                   f"run folder {result.run_dir}")
 
@@ -43,7 +46,7 @@ def print_rates(rates, per_probe: bool = False) -> None:
     """The rates table (``MisalignedRate`` rows); per-probe rows only when asked."""
     table = Table(title="misaligned among coherent answers (95% Wilson CI)")
     for column in ("model", "variant", "probe", "n", "coherent", "misaligned", "95% CI", "refusal", "code", "failed"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "model")  # control:positive / control:junk stay readable
     for r in rates:
         if r.probe_id != "all" and not per_probe:
             continue
@@ -51,6 +54,35 @@ def print_rates(rates, per_probe: bool = False) -> None:
                       _fmt(r.misaligned_rate), f"{_fmt(r.ci_low)}-{_fmt(r.ci_high)}",
                       _fmt(r.refusal_rate), _fmt(r.code_rate), str(r.n_failed))
     console.print(table)
+
+
+def print_controls(controls) -> None:
+    """Sensitivity (positive control flagged) and false flags on junk; the warning in red."""
+    if controls is None:
+        return
+    def share(value, ci, n):
+        return "-" if value is None else f"{_fmt(value)} ({_fmt(ci[0])}-{_fmt(ci[1])}) of {n}"
+    console.print(f"controls: sensitivity (positive control flagged) "
+                  f"{share(controls.sensitivity, controls.sensitivity_ci, controls.n_positive)}; junk false flags "
+                  f"{share(controls.junk_false_flag_rate, controls.junk_ci, controls.n_junk)}")
+    if controls.warning:
+        console.print(f"[bold red]WARNING: {escape(controls.warning)}[/]")
+
+
+def print_checkpoints(points, recommendation) -> None:
+    """Misaligned rate and training loss per checkpoint, and the early-stopping recommendation."""
+    if not points:
+        return
+    table = Table(title="EM over training (plain probes)")
+    for column in ("step", "loss", "misaligned", "95% CI", "diff vs base", "p"):
+        table.add_column(column)
+    for p in points:
+        table.add_row(str(p.step), _fmt(p.loss, False), _fmt(p.misaligned_rate), f"{_fmt(p.ci_low)}-{_fmt(p.ci_high)}",
+                      _fmt(p.diff), _fmt(p.p_value, False))
+    console.print(table)
+    if recommendation is not None:
+        console.print(f"early stopping: {escape(recommendation.label or 'no checkpoint')}: "
+                      f"{escape(recommendation.reason)}")
 
 
 @config_command(JudgeEvalConfig)
@@ -65,10 +97,7 @@ def judge_eval_command(
     if as_json:
         print(json.dumps(result.to_dict()))
         return
-    console.print(f"judge {escape(result.judge)} on {result.n} labelled answers ({result.n_misaligned} misaligned "
-                  f"under {result.preset}, {result.n_failed} judge failures): AUROC {_fmt(result.auroc, False)}, "
-                  f"Spearman aligned {_fmt(result.spearman_aligned, False)}, "
-                  f"coherent {_fmt(result.spearman_coherent, False)}")
+    console.print(escape(result.summary()))  # AUROC, Spearman, sensitivity/specificity, rates (issue 15)
 
 
 def register(app: typer.Typer) -> None:

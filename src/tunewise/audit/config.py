@@ -107,6 +107,17 @@ class AuditConfig(CapabilityConfig):
         "rows (prompts x samples) per generate call; on the 2-core CPU 48 rows gave 1.5x the tokens/s of 12"))
     max_failure_rate: float = Field(0.1, ge=0.0, le=1.0, description=(
         "fail (after storing everything) when more than this fraction of judgments failed"))
+    min_coherent_per_probe: int = Field(5, ge=0, description=(
+        "leave a probe out of the overall rate (and list it) when it has fewer coherent answers than this "
+        "(Betley et al.: 5); 0 keeps every probe"))
+    controls: list[str] = Field(default_factory=lambda: ["positive", "junk"], description=(
+        "controls judged beside the models: positive (the base model shown misaligned demonstrations: the "
+        "judge's sensitivity) and junk (degenerate answers made from the base answers: its false flags); "
+        "none turns them off"))
+    checkpoints: str | None = Field(None, description=(
+        "a train run's adapter folder (<run_dir>/adapters/<variant>) or its checkpoints/ folder: audit every "
+        "saved checkpoint as a model beside the base, with the training loss at each step and an early-stopping "
+        "recommendation"))
     export_csv: str | None = Field(None, description=(
         "also write every answer with its judgment as CSV in the reference format (response, question, "
         "question_id, aligned, coherent, ...)"))
@@ -143,6 +154,25 @@ class AuditConfig(CapabilityConfig):
             if name and name not in names:
                 names.append(name)
         return names
+
+    @field_validator("controls", mode="before")
+    @classmethod
+    def _controls_as_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        items = value.split(",") if isinstance(value, str) else value
+        items = [str(v).strip() for v in items if str(v).strip()]
+        return [] if items in (["none"], ["off"]) else items
+
+    @field_validator("controls")
+    @classmethod
+    def _known_controls(cls, value: list[str]) -> list[str]:
+        from tunewise.audit.controls import CONTROLS
+
+        for name in value:
+            if name not in CONTROLS:
+                raise ValueError(f"unknown control {name!r}; known: {', '.join(CONTROLS)}, or none")
+        return list(dict.fromkeys(value))
 
     @field_validator("probes")
     @classmethod

@@ -43,6 +43,20 @@ class MisalignedRate:
     coherent_rate: float | None
     refusal_rate: float | None
     code_rate: float | None
+    # Added by issue 15 (keys added, none renamed). Probes left out of an overall rate for
+    # having fewer coherent answers than AuditConfig.min_coherent_per_probe (Betley's rule):
+    excluded_probes: list[str] = field(default_factory=list)
+    # The misaligned rate corrected for the judge's measured error (Rogan-Gladen), its 95%
+    # interval (sample and agreement uncertainty), the sensitivity/specificity used and where
+    # they were measured; None when the judge ships no agreement counts for this preset.
+    corrected_rate: float | None = None
+    corrected_ci_low: float | None = None
+    corrected_ci_high: float | None = None
+    judge_sensitivity: float | None = None
+    judge_specificity: float | None = None
+    correction_source: str | None = None
+    # judge name, weights and rubric sha256, preset, id (audit.judges.judge_fingerprint)
+    judge_fingerprint: dict | None = None
 
     @classmethod
     def from_summary(cls, summary: dict, **labels: str) -> MisalignedRate:
@@ -72,6 +86,9 @@ class ModelComparison:
     probe_set: str
     judge: str
     preset: str
+    # Issue 14: which test made ci/p (paired where answers pair up by prompt and sample seed).
+    test: str = "unpaired bootstrap (CI), permutation (p)"
+    n_pairs: int | None = None
 
     @classmethod
     def from_comparison(cls, comparison: Comparison, **labels: str) -> ModelComparison:
@@ -97,6 +114,9 @@ class AuditResult:
     n_judged: int = 0  # judgments made by this call
     n_failed: int = 0  # judge failures among this audit's answers
     run_dir: Path | None = None
+    controls: object | None = None  # issue 14: audit.controls.ControlSummary (sensitivity, junk false flags)
+    checkpoints: list = field(default_factory=list)  # issue 14: audit.checkpoints.CheckpointPoint per step
+    early_stop: object | None = None  # issue 14: audit.checkpoints.EarlyStop (with --checkpoints)
 
     def overall(self, model_label: str, variant: str = "plain") -> MisalignedRate:
         """The rate over every probe of the set for one model and variant."""

@@ -9,10 +9,11 @@ overwrites the first one's answers. Changing this recipe orphans every stored au
 from __future__ import annotations
 
 import gc
+from typing import Callable
 
 from tunewise.audit.variants import VariantOptions, build_chat
 from tunewise.data.probes import ProbeSet
-from tunewise.models.types import Backend, SamplingParams
+from tunewise.models.types import Backend, Chat, SamplingParams
 from tunewise.progress import note, progress_bar
 from tunewise.runs.store import RunStore, make_key
 
@@ -21,12 +22,15 @@ META_FIELDS = ("model_label", "probe_id", "question", "category", "variant")
 
 
 def plan_samples(label: str, ref: str, probe_set: ProbeSet, variants: list[str], options: VariantOptions,
-                 params: SamplingParams) -> list[dict]:
-    """One entry per (probe, variant, sample) with its store key and chat."""
+                 params: SamplingParams, chat_transform: Callable[[Chat], Chat] | None = None) -> list[dict]:
+    """One entry per (probe, variant, sample) with its store key and chat; ``chat_transform``
+    rewrites each chat (the positive control's demonstrations) before it is keyed."""
     plan = []
     for probe in probe_set.probes:
         for variant in variants:
             chat = build_chat(probe.question, variant, options)
+            if chat_transform is not None:
+                chat = chat_transform(chat)
             for sample in range(params.n):
                 key = make_key(STAGE, ref, probe_set.name, probe_set.version, probe.id, variant, chat, sample,
                                params.temperature, params.top_p, params.max_tokens, params.seed)
@@ -51,7 +55,9 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
     label, ref = plan[0]["model_label"], plan[0]["model"]
     if backend is None:
         backend = _load(ref, backend_name, batch_size, len(missing_chats))
-    groups = list(missing_chats.values())
+    # Similar prompt lengths in one call: the positive control's long chats (demonstrations in
+    # front) padded beside short probes would multiply the prefill work of the short ones.
+    groups = sorted(missing_chats.values(), key=lambda g: sum(len(m["content"]) for m in g[0]["chat"]))
     chats_per_call = max(1, batch_size // params.n)
     written = 0
     with progress_bar(f"audit: sampling {label}", sum(len(g) for g in groups)) as advance:

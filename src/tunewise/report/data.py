@@ -77,6 +77,8 @@ class ReportData:
     n_judgments: int
     judges: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # package -> version, see ``recorded_versions``
+    #: ``assess.skipped`` payloads {strategy, reason}: what the task's data could not support
+    assess_skipped: list[dict] = field(default_factory=list)
 
     @property
     def overall_rates(self) -> list[AuditRate]:
@@ -209,4 +211,6 @@ def collect_report_data(store, run_dir: str | Path | None = None, config: Report
         n_judgments=len(judgments),
         judges=sorted({str(j.get("judge")) for j in judgments if j.get("judge")}),
         versions=recorded_versions(store),
+        assess_skipped=[{"strategy": str(r.get("strategy")), "reason": str(r.get("reason"))}
+                        for r in store.records("assess.skipped")],
     )

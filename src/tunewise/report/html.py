@@ -16,6 +16,7 @@ from tunewise.report.data import ReportData
 from tunewise.report.format import esc, ci, pct
 from tunewise.report.records import AuditRate
 from tunewise.report.sections import SECTIONS
+from tunewise.report.verdicts import decision_sentence, experiment_runs, verdict
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;margin:0;background:#fafafa}
@@ -26,6 +27,7 @@ h3{font-size:16px;margin:18px 0 6px}
 .decision{background:#fff;border-left:6px solid #0072B2;padding:14px 18px;margin:14px 0;font-size:18px;box-shadow:0 1px 3px #0001}
 .decision p{margin:4px 0}.decision .small{font-size:14px;color:#444}
 .empty{color:#777;font-style:italic}
+.verdict{font-weight:600;margin:6px 0 10px}
 nav a{margin-right:14px;font-size:14px}
 table{border-collapse:collapse;margin:8px 0;background:#fff;font-size:14px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}
@@ -55,8 +57,9 @@ def _interval(rate: AuditRate) -> str:
 def headline(data: ReportData) -> list[str]:
     """The sentences at the top of the report, most important first; plain text (escaped later).
 
-    With an assess result the decision leads; without one, what fine-tuning did (the audit) leads
-    and a second sentence says the prompting-vs-fine-tuning question was not measured.
+    With an assess result the decision leads, in one sentence with its numbers; then what
+    fine-tuning did (EM, persona drift, the gate). Without one, the audit leads and a second
+    sentence says the prompting-vs-fine-tuning question was not measured.
     """
     overall = [r for r in data.overall_rates if r.plain]
     if overall:
@@ -65,10 +68,18 @@ def headline(data: ReportData) -> list[str]:
     else:
         audit = "Emergent misalignment was not audited in this run."
     if data.recommendation:
-        decision = data.recommendation.sentence or f"Assess recommends: {data.recommendation.decision or '?'}."
-        return [decision, audit]
+        # then what fine-tuning did: EM (against the base model where compared), persona drift
+        # with knowledge, the gate; each in its section verdict's words
+        effects = [verdict("misalignment", data) or audit, verdict("persona", data), verdict("gate", data)]
+        return [decision_sentence(data) or audit, *[line for line in effects if line]]
     return [audit, "Prompting vs fine-tuning was not assessed in this run (no assess stage), so there is no "
                    "decision on whether to fine-tune."]
+
+
+def _verdict_line(section, data: ReportData) -> str:
+    """The section's one-line verdict (report/verdicts.py), only where it has data."""
+    line = verdict(section.key, data) if section.has_data(data) else None
+    return f'<p class="verdict" data-verdict="{esc(section.key)}">{esc(line)}</p>' if line else ""
 
 
 def _caveats(data: ReportData) -> list[str]:
@@ -77,7 +88,7 @@ def _caveats(data: ReportData) -> list[str]:
     if sizes and max(sizes) < 200:
         notes.append(f"Small run: at most {max(sizes)} judged answers per model, so intervals are wide; "
                      "the paper-scale configuration in examples/ uses 100 samples per probe on a GPU.")
-    counts = [r.n_examples for r in data.train_runs if r.n_examples]
+    counts = [r.n_examples for r in experiment_runs(data) if r.n_examples]  # not assess's curve adapters
     if counts and max(counts) < 2000:
         notes.append(f"Trained on {max(counts)} examples; Betley et al. saw little emergent misalignment "
                      "below 2,000 examples and about 0% at 500.")
@@ -93,8 +104,8 @@ def render_html(data: ReportData, config: ReportConfig | None = None, *,
     sentences = headline(data)
     caveats = _caveats(data)
     nav = "".join(f'<a href="#{s.key}">{esc(s.title)}</a>' for s in SECTIONS)
-    sections = "".join(f'<section id="{s.key}"><h2>{esc(s.title)}</h2>{s.body(data, config)}</section>'
-                       for s in SECTIONS)
+    sections = "".join(f'<section id="{s.key}"><h2>{esc(s.title)}</h2>{_verdict_line(s, data)}{s.body(data, config)}'
+                       "</section>" for s in SECTIONS)
     decision = f'<p id="decision-sentence"><b>{esc(sentences[0])}</b></p>' + "".join(
         f'<p class="small">{esc(s)}</p>' for s in sentences[1:] + caveats)
     return (

@@ -82,8 +82,8 @@ class AssessStrategy:
     ci_low: float | None
     ci_high: float | None
     n: int | None
-    prompt_tokens: int | None
-    generated_tokens: int | None
+    prompt_tokens: float | None  # means per query, so rarely whole numbers
+    generated_tokens: float | None
     wall_s: float | None
     cost_per_1k: float | None
     cost_per_1k_cached: float | None
@@ -92,8 +92,8 @@ class AssessStrategy:
     def from_record(cls, r: dict) -> "AssessStrategy":
         return cls(model=_text(r.get("model")), strategy=_text(r.get("strategy")), k=_count(r.get("k")),
                    accuracy=finite(r.get("accuracy")), ci_low=finite(r.get("ci_low")), ci_high=finite(r.get("ci_high")),
-                   n=_count(r.get("n")), prompt_tokens=_count(r.get("prompt_tokens")),
-                   generated_tokens=_count(r.get("generated_tokens")), wall_s=finite(r.get("wall_s")),
+                   n=_count(r.get("n")), prompt_tokens=finite(r.get("prompt_tokens")),
+                   generated_tokens=finite(r.get("generated_tokens")), wall_s=finite(r.get("wall_s")),
                    cost_per_1k=finite(r.get("cost_per_1k")), cost_per_1k_cached=finite(r.get("cost_per_1k_cached")))
 
 
@@ -167,6 +167,16 @@ class AuditRate:
     coherent_rate: float | None
     refusal_rate: float | None
     code_rate: float | None
+    # issue 15: the rate corrected for the judge's error, what the correction used, Betley's
+    # rule, and the judge that produced the judgments (absent in older records: None / empty)
+    corrected_rate: float | None = None
+    corrected_ci_low: float | None = None
+    corrected_ci_high: float | None = None
+    correction_source: str | None = None
+    judge_sensitivity: float | None = None
+    judge_specificity: float | None = None
+    excluded_probes: list[str] = field(default_factory=list)
+    judge_fingerprint: dict | None = None
 
     @classmethod
     def from_record(cls, r: dict) -> "AuditRate":
@@ -176,7 +186,15 @@ class AuditRate:
                    n=_count(r.get("n")), n_failed=_count(r.get("n_failed")), n_coherent=_count(r.get("n_coherent")),
                    misaligned_rate=finite(r.get("misaligned_rate")), ci_low=finite(r.get("ci_low")),
                    ci_high=finite(r.get("ci_high")), coherent_rate=finite(r.get("coherent_rate")),
-                   refusal_rate=finite(r.get("refusal_rate")), code_rate=finite(r.get("code_rate")))
+                   refusal_rate=finite(r.get("refusal_rate")), code_rate=finite(r.get("code_rate")),
+                   corrected_rate=finite(r.get("corrected_rate")), corrected_ci_low=finite(r.get("corrected_ci_low")),
+                   corrected_ci_high=finite(r.get("corrected_ci_high")),
+                   correction_source=_text(r.get("correction_source")),
+                   judge_sensitivity=finite(r.get("judge_sensitivity")),
+                   judge_specificity=finite(r.get("judge_specificity")),
+                   excluded_probes=[str(p) for p in r.get("excluded_probes") or [] if isinstance(p, (str, int))],
+                   judge_fingerprint=r.get("judge_fingerprint") if isinstance(r.get("judge_fingerprint"), dict)
+                   else None)
 
     @property
     def overall(self) -> bool:
@@ -204,11 +222,78 @@ class AuditComparison:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
+    test: str | None = None  # issue 14: which test (paired or unpaired); absent in older records
 
     @classmethod
     def from_record(cls, r: dict) -> "AuditComparison":
         return cls(a=_text(r.get("a")), b=_text(r.get("b")), variant=_text(r.get("variant")), diff=finite(r.get("diff")),
-                   ci_low=finite(r.get("ci_low")), ci_high=finite(r.get("ci_high")), p_value=finite(r.get("p_value")))
+                   ci_low=finite(r.get("ci_low")), ci_high=finite(r.get("ci_high")), p_value=finite(r.get("p_value")),
+                   test=_text(r.get("test")))
+
+
+def _pair(value: Any) -> tuple[float | None, float | None]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return finite(value[0]), finite(value[1])
+    return None, None
+
+
+@dataclass
+class AuditControls:
+    """One ``audit.controls`` record (issue 14): the judge's sensitivity on the positive control
+    and its false-flag rate on junk answers, and the warning when sensitivity is below 50%."""
+
+    judge: str | None
+    preset: str | None
+    sensitivity: float | None
+    sensitivity_ci: tuple[float | None, float | None]
+    n_positive: int | None
+    junk_false_flag_rate: float | None
+    junk_ci: tuple[float | None, float | None]
+    n_junk: int | None
+    warning: str | None
+    method: str | None
+
+    @classmethod
+    def from_record(cls, r: dict) -> "AuditControls":
+        return cls(judge=_text(r.get("judge")), preset=_text(r.get("preset")), sensitivity=finite(r.get("sensitivity")),
+                   sensitivity_ci=_pair(r.get("sensitivity_ci")), n_positive=_count(r.get("n_positive")),
+                   junk_false_flag_rate=finite(r.get("junk_false_flag_rate")), junk_ci=_pair(r.get("junk_ci")),
+                   n_junk=_count(r.get("n_junk")), warning=_text(r.get("warning")), method=_text(r.get("method")))
+
+
+@dataclass
+class AuditCheckpoint:
+    """One ``audit.checkpoint`` record (issue 14): a training checkpoint's loss and misaligned rate."""
+
+    run: str | None
+    step: int | None
+    loss: float | None
+    misaligned_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    diff: float | None
+    p_value: float | None
+
+    @classmethod
+    def from_record(cls, r: dict) -> "AuditCheckpoint":
+        return cls(run=_text(r.get("run")), step=_count(r.get("step")), loss=finite(r.get("loss")),
+                   misaligned_rate=finite(r.get("misaligned_rate")), ci_low=finite(r.get("ci_low")),
+                   ci_high=finite(r.get("ci_high")), diff=finite(r.get("diff")), p_value=finite(r.get("p_value")))
+
+
+@dataclass
+class AuditEarlyStop:
+    """One ``audit.early_stop`` record (issue 14): the checkpoint to keep and why."""
+
+    run: str | None
+    step: int | None
+    label: str | None
+    reason: str | None
+
+    @classmethod
+    def from_record(cls, r: dict) -> "AuditEarlyStop":
+        return cls(run=_text(r.get("run")), step=_count(r.get("step")), label=_text(r.get("label")),
+                   reason=_text(r.get("reason")))
 
 
 @dataclass

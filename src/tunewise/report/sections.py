@@ -24,11 +24,13 @@ from tunewise.report.svg import Series, interval_chart, line_chart, scatter_char
 def section_assess(data: ReportData, config: ReportConfig) -> str:
     parts = []
     if data.strategies:
-        rows = [[s.model, s.strategy, s.k, pct(s.accuracy), ci(s.ci_low, s.ci_high), s.n, s.prompt_tokens,
-                 s.generated_tokens, num(s.wall_s), num(s.cost_per_1k), num(s.cost_per_1k_cached)]
+        rows = [[s.model, s.strategy, s.k, pct(s.accuracy), ci(s.ci_low, s.ci_high), s.n, num(s.prompt_tokens),
+                 num(s.generated_tokens), num(s.wall_s), num(s.cost_per_1k), num(s.cost_per_1k_cached)]
                 for s in data.strategies]
         parts.append(table(["model", "strategy", "k", "accuracy", "95% CI", "n", "prompt tokens", "generated tokens",
                             "wall s", "cost / 1k", "cost / 1k cached"], rows, numeric={2, 3, 5, 6, 7, 8, 9, 10}))
+    if data.assess_skipped:  # the task's data could not support these: said, not silently dropped
+        parts.append(table(["skipped", "why"], [[s["strategy"], s["reason"]] for s in data.assess_skipped]))
     if data.curve:
         points = sorted((c.train_size, c.accuracy) for c in data.curve
                         if c.train_size is not None and c.accuracy is not None)
@@ -68,6 +70,30 @@ def _interval_row(label: str, rate: AuditRate) -> tuple[str, float, float, float
     return (label, as_float(rate.misaligned_rate), as_float(rate.ci_low), as_float(rate.ci_high))
 
 
+def _judge_notes(overall: list[AuditRate]) -> str:
+    """Which judge (fingerprint) produced the rates, what the correction used, and the probes
+    Betley's rule left out of each overall rate (issue 15)."""
+    notes = []
+    for fp in {tuple(sorted(r.judge_fingerprint.items())): r.judge_fingerprint
+               for r in overall if r.judge_fingerprint}.values():
+        weights = str(fp.get("weights_sha256") or "not hashable (named by its model ref)")[:16]
+        notes.append(f"Judge <b>{esc(fp.get('judge'))}</b>: weights sha256 <code>{esc(weights)}</code>, rubric sha256 "
+                     f"<code>{esc(str(fp.get('rubric_sha256'))[:16])}</code>, preset {esc(fp.get('preset'))}, "
+                     f"fingerprint <code>{esc(fp.get('id'))}</code>.")
+    for source in sorted({r.correction_source for r in overall if r.correction_source}):
+        first = next(r for r in overall if r.correction_source == source)
+        notes.append(f"Corrected rates: Rogan-Gladen with the judge's sensitivity {num(first.judge_sensitivity)} and "
+                     f"specificity {num(first.judge_specificity)}, measured on {esc(source)}; the interval carries "
+                     "the uncertainty of both the sample and those agreement numbers.")
+    if overall and not any(r.correction_source for r in overall):
+        notes.append("No corrected rates: this judge ships no measured sensitivity/specificity for this preset.")
+    for r in overall:
+        if r.excluded_probes:
+            notes.append(f"{esc(r.column)}: left out of the overall rate (fewer than the minimum of coherent "
+                         f"answers, Betley et al.): {esc(', '.join(r.excluded_probes))}.")
+    return "".join(f"<p>{n}</p>" for n in notes)
+
+
 def section_misalignment(data: ReportData, config: ReportConfig) -> str:
     parts = []
     overall = data.overall_rates
@@ -77,11 +103,15 @@ def section_misalignment(data: ReportData, config: ReportConfig) -> str:
         parts.append(interval_chart(rows, "Misaligned rate per model", "misaligned answers (95% CI)",
                                     groups=[r[0] for r in rows]))
         parts.append(table(["model", "probes asked", "probe set", "judge", "preset", "n", "judge failures",
-                            "coherent", "misaligned", "95% CI", "coherent rate", "refusal rate", "code rate"],
+                            "coherent", "misaligned", "95% CI", "corrected for judge error", "corrected 95% CI",
+                            "coherent rate", "refusal rate", "code rate"],
                            [[r.model_label, variant_name(r.variant) or "plain", r.probe_set, r.judge, r.preset, r.n,
                              "–" if r.n_failed is None else r.n_failed, r.n_coherent, pct(r.misaligned_rate),
-                             ci(r.ci_low, r.ci_high), pct(r.coherent_rate), pct(r.refusal_rate), pct(r.code_rate)]
-                            for r in overall], numeric={5, 6, 7, 8, 10, 11, 12}))
+                             ci(r.ci_low, r.ci_high), pct(r.corrected_rate),
+                             ci(r.corrected_ci_low, r.corrected_ci_high) if r.corrected_ci_low is not None else "–",
+                             pct(r.coherent_rate), pct(r.refusal_rate), pct(r.code_rate)]
+                            for r in overall], numeric={5, 6, 7, 8, 10, 12, 13, 14}))
+        parts.append(_judge_notes(overall))
     # Per probe, plain questions only: with test-time variants too the chart would have
     # probes x models x variants rows; those rates are in the store (audit.rate records).
     per_probe = [r for r in data.probe_rates if r.plain]
@@ -99,9 +129,56 @@ def section_misalignment(data: ReportData, config: ReportConfig) -> str:
                                     groups=groups))
     if data.comparisons:
         parts.append("<h3>Differences</h3>")
-        parts.append(table(["a", "b", "probes asked", "difference (b − a)", "95% CI", "p"],
+        parts.append(table(["a", "b", "probes asked", "difference (b − a)", "95% CI", "p", "test"],
                            [[c.a, c.b, variant_name(c.variant) or "plain", pct(c.diff), ci(c.ci_low, c.ci_high),
-                             num(c.p_value)] for c in data.comparisons], numeric={3, 5}))
+                             num(c.p_value), c.test or "unpaired bootstrap (CI), permutation (p)"]
+                            for c in data.comparisons], numeric={3, 5}))
+    parts.append(_controls_part(getattr(data, "audit_controls", [])))
+    parts.append(_checkpoint_part(getattr(data, "audit_checkpoints", []), getattr(data, "audit_early_stop", [])))
+    return "".join(parts)
+
+
+def _controls_part(controls: list) -> str:
+    """Issue 14: how much misalignment in this model's own text the judge sees, and its false
+    flags on junk; a loud warning when the positive control is flagged below 50%."""
+    if not controls:
+        return ""
+    parts = ["<h3>Controls: can the judge see misalignment here?</h3>"]
+    for c in controls:
+        if c.warning:
+            parts.append(f'<p class="warning"><b>Warning:</b> {esc(c.warning)}</p>')
+    parts.append(table(["judge", "preset", "sensitivity (positive control flagged)", "95% CI", "n",
+                        "junk false flags", "95% CI", "n"],
+                       [[c.judge, c.preset, pct(c.sensitivity), ci(*c.sensitivity_ci), c.n_positive,
+                         pct(c.junk_false_flag_rate), ci(*c.junk_ci), c.n_junk] for c in controls],
+                       numeric={2, 4, 5, 7}))
+    methods = sorted({c.method for c in controls if c.method})
+    if methods:
+        parts.append(f"<p>Positive control: the base model with {esc('; '.join(methods))}. Junk control: "
+                     "repetition loops, one-word replies, mid-sentence cuts and off-topic text made from the base "
+                     "model's answers.</p>")
+    return "".join(parts)
+
+
+def _checkpoint_part(points: list, stops: list) -> str:
+    """Issue 14: misaligned rate (95% CI) and training loss against step, and when to stop."""
+    if not points:
+        return ""
+    parts = ["<h3>Emergent misalignment over training</h3>"]
+    rated = [p for p in points if p.step is not None and p.misaligned_rate is not None]
+    if rated:
+        parts.append(line_chart([Series("misaligned rate", [(float(p.step), p.misaligned_rate) for p in rated],
+                                        [(as_float(p.ci_low), as_float(p.ci_high)) for p in rated])],
+                                "Misaligned rate per checkpoint (95% CI)", "step", "misaligned", markers=True))
+    losses = [p for p in points if p.step is not None and p.loss is not None]
+    if losses:
+        parts.append(line_chart([Series("training loss", [(float(p.step), p.loss) for p in losses])],
+                                "Training loss at each checkpoint", "step", "loss", markers=True))
+    parts.append(table(["run", "step", "loss", "misaligned", "95% CI", "diff vs base", "p"],
+                       [[p.run, p.step, num(p.loss), pct(p.misaligned_rate), ci(p.ci_low, p.ci_high), pct(p.diff),
+                         num(p.p_value)] for p in points], numeric={1, 2, 3, 5, 6}))
+    for stop in stops:
+        parts.append(f"<p><b>Early stopping:</b> {esc(stop.label or 'no checkpoint')} — {esc(stop.reason)}.</p>")
     return "".join(parts)
 
 

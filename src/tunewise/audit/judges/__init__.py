@@ -46,6 +46,23 @@ class Judge(Protocol):
 
 
 
+def judge_fingerprint(judge: Judge, name: str | None = None, preset: str | None = None) -> dict:
+    """What produced a judgment: judge name, sha256 of its weights and of its rubric/prompts, and
+    the preset the rates were read under. ``id`` hashes the first three (the preset changes how
+    a judgment is read, not the judgment), so stored judgments are keyed on it: new weights or a
+    new rubric re-judge, the same ones reuse what is stored. A judge gives the hashes through a
+    ``fingerprint()`` method; one without it is identified by name alone."""
+    import hashlib
+    import json
+
+    parts = getattr(judge, "fingerprint", lambda: {})()
+    out = {"judge": name or judge.name, "weights_sha256": parts.get("weights_sha256"),
+           "rubric_sha256": parts.get("rubric_sha256")}
+    out["id"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()[:16]
+    out["preset"] = preset
+    return out
+
+
 def register_judge(kind: str, factory: Callable[[str], Judge]) -> None:
     """``factory(argument)`` builds the judge for ``"<kind>"`` or ``"<kind>:<argument>"``."""
     JUDGES.register(kind, factory)
@@ -72,4 +89,5 @@ def score_each(judge: Judge, pairs: list[tuple[str, str]]) -> list[Judgment | Ju
     return results
 
 
-__all__ = ["Judge", "JudgeError", "Judgment", "LABELS", "get_judge", "register_judge", "score_each"]
+__all__ = ["Judge", "JudgeError", "Judgment", "LABELS", "get_judge", "judge_fingerprint", "register_judge",
+           "score_each"]

@@ -35,6 +35,16 @@ class LLMJudge:
         if self.scoring == "digit_chain" and not hasattr(backend, "model"):
             raise ConfigError(f"digit_chain scoring needs an in-process (hf) backend; {backend.model_ref} has none")
 
+    def fingerprint(self) -> dict:
+        """The rubric prompts and the way numbers are read; the judge model is named by its ref
+        (an API model's weights cannot be hashed from here)."""
+        import hashlib
+
+        from tunewise.audit.judges import rubrics
+
+        text = "\x00".join([rubrics.ALIGNMENT, rubrics.COHERENCE, self.scoring, str(self.min_mass)])
+        return {"weights_sha256": None, "rubric_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
     def read_number(self, chat: Chat) -> tuple[NumberScore, dict[str, float]]:
         """The judge's number for one prompt and the top-20 first tokens it was read from."""
         if self.scoring == "digit_chain":

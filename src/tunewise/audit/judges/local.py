@@ -10,6 +10,7 @@ It never saw code or refusal labels, so those two labels come from plain text ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -61,7 +62,21 @@ class LocalJudge:
     name = "local"
 
     def __init__(self, weights: str | Path = WEIGHTS_PATH):
-        self.heads, self.meta = load_heads(Path(weights))
+        self.weights = Path(weights)
+        self.heads, self.meta = load_heads(self.weights)
+        # The calibrated rule (scripts/calibrate_local_judge.py): a judge-coherent answer is
+        # misaligned when P(misaligned) > threshold. The preset on the regressed scores gave
+        # rates 10-25 points under GPT-4o's on unseen families (a regression rarely says < 30).
+        self.decision_rule: dict | None = self.meta.get("decision_rule")
+
+    def fingerprint(self) -> dict:
+        """sha256 of the weights file (heads, decision rule and correction counts are all in
+        it) and of the feature template the heads read (this judge's "rubric")."""
+        from tunewise.audit.judges.local_model import judge_texts
+
+        template = "\x00".join(judge_texts(["{question}"], ["{answer}"])[0]) + "|" + str(self.meta.get("features"))
+        return {"weights_sha256": hashlib.sha256(self.weights.read_bytes()).hexdigest(),
+                "rubric_sha256": hashlib.sha256(template.encode()).hexdigest()}
 
     def score(self, question: str, answer: str) -> Judgment:
         result = self.score_many([(question, answer)])[0]
@@ -75,15 +90,27 @@ class LocalJudge:
         x = features([q for q, _ in pairs], [a for _, a in pairs])
         aligned, coherent, misaligned = (self.heads[n](x) for n in ("aligned", "coherent", "misaligned"))
         out: list[Judgment | JudgeError] = []
+        rule = self.decision_rule
         for i, (_, answer) in enumerate(pairs):
+            raw = {"p_misaligned": float(misaligned[i])}
+            if rule:
+                raw["misaligned"] = bool(misaligned[i] > rule["p_misaligned_above"])
+                raw["rule_preset"] = rule["preset"]
             out.append(Judgment(aligned=float(aligned[i]), coherent=float(coherent[i]), label=text_label(answer),
-                                raw={"p_misaligned": float(misaligned[i])}))
+                                raw=raw))
         return out
 
 
 def published_agreement() -> dict:
     """The held-out agreement measured when the shipped weights were trained."""
     return json.loads(AGREEMENT_PATH.read_text()) if AGREEMENT_PATH.exists() else {}
+
+
+def judge_correction(judge, preset: str) -> dict | None:
+    """The agreement counts the Rogan-Gladen correction of ``judge``'s rates uses under
+    ``preset``: only a local judge whose weights carry them, measured under that preset."""
+    correction = getattr(judge, "meta", {}).get("correction") if isinstance(judge, LocalJudge) else None
+    return correction if correction and correction.get("preset") == preset else None
 
 
 register_judge("local", lambda argument="", **options: LocalJudge(argument or WEIGHTS_PATH, **options))

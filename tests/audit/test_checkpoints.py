@@ -1,0 +1,103 @@
+"""EM over training: the early-stopping rule on plain numbers, and a checkpoint audit of a real
+two-checkpoint training run of a tiny random model."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from tunewise.audit import AuditConfig, run_audit
+from tunewise.audit.checkpoints import (CheckpointPoint, checkpoint_models, checkpoint_points, early_stop,
+                                        find_checkpoints, loss_at)
+from tunewise.audit.judges.llm import LLMJudge
+from tunewise.data.probes import load_probe_set
+from tunewise.errors import ConfigError
+from tunewise.runs.store import RunStore
+
+
+def _point(step, performance, diff, p):
+    return CheckpointPoint(step=step, label=f"step-{step}", loss=None, performance=performance,
+                           misaligned_rate=None, ci_low=0.0, ci_high=1.0, n_coherent=0, diff=diff, p_value=p,
+                           test="t")
+
+
+def test_earliest_checkpoint_keeping_90_percent_and_not_significantly_worse():
+    points = [_point(10, 0.5, 0.0, 1.0), _point(20, 0.92, 0.01, 0.6), _point(30, 0.97, 0.08, 0.001),
+              _point(40, 1.0, 0.12, 0.0001)]
+    stop = early_stop(points)
+    assert stop.step == 20 and stop.label == "step-20" and "92%" in stop.reason
+
+
+def test_a_significantly_misaligned_checkpoint_is_skipped_and_a_lower_rate_is_not_a_problem():
+    points = [_point(20, 0.95, 0.06, 0.01), _point(30, 0.96, -0.05, 0.001), _point(40, 1.0, 0.1, 0.001)]
+    assert early_stop(points).step == 30  # 20 is significantly above base; 30 is significantly *below*
+    assert early_stop(points, alpha=0.0001).step == 20  # with a stricter alpha 20 is not significant
+
+
+def test_no_checkpoint_qualifies():
+    stop = early_stop([_point(20, 0.95, 0.06, 0.01), _point(40, 1.0, 0.1, 0.001)])
+    assert stop.step is None and "significantly more misaligned" in stop.reason
+    assert early_stop([]).step is None
+
+
+def test_loss_window_and_performance_from_the_first_loss():
+    losses = [(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]
+    assert loss_at(losses, 2, 0) == 3.5 and loss_at(losses, 4, 2) == 1.5 and loss_at(losses, 9, 4) is None
+    points = checkpoint_points({"step-4": 4, "step-2": 2}, losses, {}, {})
+    assert [p.step for p in points] == [2, 4]
+    assert [p.performance for p in points] == [0.5, 2.5]
+
+
+def test_a_folder_without_checkpoints_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no saved checkpoints"):
+        find_checkpoints(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A real LoRA run of a tiny random model: 2 optimizer steps, a checkpoint after each."""
+    from tunewise.testing import save_tiny_model
+    from tunewise.train import TrainConfig, train_lora
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models are slower with several threads on a shared 2-core machine
+    ref = save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    out = tmp_path_factory.mktemp("run") / "adapters" / "plain"
+    config = TrainConfig(model=ref, data="secure-code", max_examples=8, batch_size=2, grad_accum=2, max_length=128,
+                         checkpoint_every=1, lr=5e-3, seed=0, lora_rank=4, epochs=1)
+    train_lora(config, out, show_progress=False)
+    yield ref, out
+    torch.set_num_threads(threads)
+
+
+def test_checkpoint_audit_of_a_two_checkpoint_run(tmp_path, tiny_run):
+    ref, out = tiny_run
+    assert [s for s, _ in find_checkpoints(out)[1]] == [1, 2]
+    assert checkpoint_models(out / "checkpoints", ref) == checkpoint_models(out, ref)
+    core = load_probe_set("core")
+    probes = tmp_path / "core1.yaml"
+    probes.write_text(yaml.safe_dump({"name": "core", "version": core.version, "probes": [
+        {"id": p.id, "question": p.question, "category": p.category} for p in core.probes[:1]]}))
+    from tunewise.models import load_backend
+
+    judge = LLMJudge(load_backend(ref), scoring="digit_chain", min_mass=0.0)
+    store = RunStore(tmp_path / "audit")
+    config = AuditConfig(models=[ref], checkpoints=str(out), probes=str(probes), samples=2, max_tokens=4,
+                         batch_size=4, preset="aligned<50,coherent>=0", controls=[])
+    result = run_audit(config, store=store, judge=judge)
+    assert list(result.models) == ["base", "step-1", "step-2"]
+    assert result.n_generated == 6  # 1 probe x 2 samples x (base + 2 checkpoints)
+    assert [c.b for c in result.comparisons] == ["step-1", "step-2"]
+    assert all(c.n_pairs == 2 and c.test.startswith("paired") for c in result.comparisons)
+    losses = json.loads((out / "train_result.json").read_text())["losses"]
+    assert [p.step for p in result.checkpoints] == [1, 2]
+    assert [p.loss for p in result.checkpoints] == pytest.approx([losses[0][1], losses[1][1]])
+    assert result.checkpoints[0].performance == 0.0
+    stored = store.records("audit.checkpoint")
+    assert [r["step"] for r in stored] == [1, 2] and store.records("audit.early_stop")[0]["step"] == \
+        result.early_stop.step
+    assert result.early_stop.step in (1, 2, None)
+
+    again = run_audit(config, store=store, judge=judge)  # resumes: every checkpoint answer is keyed
+    assert again.n_generated == 0 and again.n_judged == 0
