@@ -19,7 +19,8 @@ from pathlib import Path
 import yaml
 
 from tunewise.report.config import ReportConfig
-from tunewise.report.records import (AssessRecommendation, AssessStrategy, AuditComparison, AuditRate, CurvePoint,
+from tunewise.report.records import (AssessRecommendation, AssessStrategy, AuditCheckpoint, AuditComparison,
+                                     AuditControls, AuditEarlyStop, AuditRate, CurvePoint,
                                      GateEvalRow, JudgeAgreement, PersonaDrift, PersonaLayer, RunConfig, ScreenScore,
                                      StageEvent, TrainRun, finite, model_column)
 
@@ -76,6 +77,9 @@ class ReportData:
     n_generations: int
     n_judgments: int
     judges: list[str] = field(default_factory=list)
+    audit_controls: list = field(default_factory=list)
+    audit_checkpoints: list = field(default_factory=list)
+    audit_early_stop: list = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # package -> version, see ``recorded_versions``
     #: ``assess.skipped`` payloads {strategy, reason}: what the task's data could not support
     assess_skipped: list[dict] = field(default_factory=list)
@@ -199,6 +203,9 @@ def collect_report_data(store, run_dir: str | Path | None = None, config: Report
         rates=views("audit.rate", AuditRate),
         comparisons=views("audit.comparison", AuditComparison),
         judge_agreement=views("audit.judge_agreement", JudgeAgreement),
+        audit_controls=views("audit.controls", AuditControls),
+        audit_checkpoints=views("audit.checkpoint", AuditCheckpoint),
+        audit_early_stop=views("audit.early_stop", AuditEarlyStop),
         examples=examples,
         example_models=example_models,
         persona_layers=views("persona.layer", PersonaLayer),
