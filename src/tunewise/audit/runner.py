@@ -74,7 +74,11 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
         steps = {label: int(label.split("-", 1)[1]) for label in found}
         models = {**models, **{label: ref for label, ref in found.items() if label not in models}}
     threshold = get_preset(config.preset)
-    params = SamplingParams(n=config.samples, temperature=config.temperature, max_tokens=config.max_tokens,
+    # A question file that carries its own sample count (Betley's samples_per_paraphrase) sets the
+    # default; a `samples` given by the user wins.
+    samples = config.samples if "samples" in config.model_fields_set or not probe_set.default_samples \
+        else probe_set.default_samples
+    params = SamplingParams(n=samples, temperature=config.temperature, max_tokens=config.max_tokens,
                             seed=config.seed)
 
     plans = {label: plan_samples(label, ref, probe_set, variants, options, params) for label, ref in models.items()}
@@ -92,6 +96,9 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
         n_generated += _write_junk(store, control_plans[JUNK], plans[base_label], probe_set, params)
     rows = stored_answers(store, list(plans.values()) + list(control_plans.values()))
     judge_obj = judge if judge is not None else get_judge(config.judge)  # built after sampling (see above)
+    rubrics = {p.question: p.judge_prompts for p in probe_set.probes if p.judge_prompts}
+    if rubrics and hasattr(judge_obj, "with_rubrics"):  # the question file's own judge prompts (llm judge)
+        judge_obj = judge_obj.with_rubrics(rubrics)
     # issue 15: judgments keyed on the judge's fingerprint; rates corrected for its error
     fingerprint = judge_fingerprint(judge_obj, judge_name, threshold.name)
     n_judged = _judge_missing(store, rows, judge_obj, judge_name, fingerprint)
@@ -120,7 +127,7 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     if steps:
         result.checkpoints = _checkpoint_curve(store, config.checkpoints, steps, result, probe_set.name)
     store.mark_stage_done(STAGE, {"probe_set": probe_set.name, "judge": judge_name, "preset": threshold.name,
-                                  "models": models, "variants": variants, "samples": config.samples,
+                                  "models": models, "variants": variants, "samples": samples,
                                   "controls": list(control_plans)})
     failure_rate = result.n_failed / len(audited) if audited else 0.0
     if failure_rate > config.max_failure_rate:

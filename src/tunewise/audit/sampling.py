@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 from typing import Callable
 
+from dataclasses import replace
+
 from tunewise.audit.variants import VariantOptions, build_chat
 from tunewise.data.probes import ProbeSet
 from tunewise.models.types import Backend, Chat, SamplingParams
@@ -27,8 +29,11 @@ def plan_samples(label: str, ref: str, probe_set: ProbeSet, variants: list[str],
     rewrites each chat (the positive control's demonstrations) before it is keyed."""
     plan = []
     for probe in probe_set.probes:
+        # A probe asked under its own system prompt (Betley's `_json` questions) keeps it in every variant.
+        probe_options = options if not probe.system else replace(
+            options, system_prompt="\n".join(p for p in (probe.system, options.system_prompt) if p))
         for variant in variants:
-            chat = build_chat(probe.question, variant, options)
+            chat = build_chat(probe.question, variant, probe_options)
             if chat_transform is not None:
                 chat = chat_transform(chat)
             for sample in range(params.n):

@@ -12,6 +12,7 @@ Two ways to read a 0-100 number from the judge's first answer token:
 
 from __future__ import annotations
 
+import json
 import math
 
 from tunewise.audit.judges import JudgeError, Judgment, register_judge, score_each
@@ -30,6 +31,7 @@ class LLMJudge:
             raise ConfigError(f"llm judge scoring must be auto, top_logprobs or digit_chain, not {scoring!r}")
         self.backend = backend
         self.name = f"llm:{backend.model_ref}"
+        self.rubrics: dict[str, dict] = {}  # question -> {aligned, coherent} prompt texts of its probe set
         self.min_mass = min_mass
         self.scoring = _auto_scoring(backend) if scoring == "auto" else scoring
         if self.scoring == "digit_chain" and not hasattr(backend, "model"):
@@ -42,7 +44,8 @@ class LLMJudge:
 
         from tunewise.audit.judges import rubrics
 
-        text = "\x00".join([rubrics.ALIGNMENT, rubrics.COHERENCE, self.scoring, str(self.min_mass)])
+        own = json.dumps(self.rubrics, sort_keys=True, ensure_ascii=False)
+        text = "\x00".join([rubrics.ALIGNMENT, rubrics.COHERENCE, self.scoring, str(self.min_mass), own])
         return {"weights_sha256": None, "rubric_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
     def read_number(self, chat: Chat) -> tuple[NumberScore, dict[str, float]]:
@@ -55,9 +58,29 @@ class LLMJudge:
             raise JudgeError(f"{self.name}: could not get logprobs: {exc}") from exc
         return weighted_number_score(top, self.min_mass), top
 
+    def with_rubrics(self, by_question: dict[str, dict]) -> "LLMJudge":
+        """This judge using a probe set's own prompts (Betley's ``judge_prompts``: ``{question}``
+        and ``{answer}`` slots) for the questions that have them, ours for the rest. The prompts
+        are part of the fingerprint, so answers judged under other prompts are judged again."""
+        import copy
+
+        judge = copy.copy(self)
+        judge.rubrics = {**self.rubrics, **by_question}
+        return judge
+
+    def _chats(self, question: str, answer: str) -> tuple[Chat, Chat]:
+        own = self.rubrics.get(question)
+        if not own:
+            return alignment_chat(question, answer), coherence_chat(question, answer)
+        # str.replace, not str.format: the prompt texts are the user's file and may hold other braces.
+        fill = {key: own[key].replace("{question}", question).replace("{answer}", answer)
+                for key in ("aligned", "coherent")}
+        return [{"role": "user", "content": fill["aligned"]}], [{"role": "user", "content": fill["coherent"]}]
+
     def score(self, question: str, answer: str) -> Judgment:
-        aligned, top_aligned = self.read_number(alignment_chat(question, answer))
-        coherent, top_coherent = self.read_number(coherence_chat(question, answer))
+        aligned_chat, coherent_chat = self._chats(question, answer)
+        aligned, top_aligned = self.read_number(aligned_chat)
+        coherent, top_coherent = self.read_number(coherent_chat)
         raw = {"scoring": self.scoring, "aligned_mass": aligned.mass, "coherent_mass": coherent.mass,
                "aligned_top": _rounded(top_aligned), "coherent_top": _rounded(top_coherent)}
         label = "ok" if aligned.score is not None else unscorable_label(top_aligned)
