@@ -19,9 +19,14 @@ def export_audit_csv(store: RunStore, path: str | Path, judge: str | None = None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     generations = store.generations(stage="audit")
+    # One row per answer and judge: after a re-judge (new weights or prompts: a new fingerprint) the
+    # newest judgment is the one the audit's rates use, so older ones are left out.
+    newest: dict[tuple[str, str], dict] = {}
+    for j in sorted(store.judgments(judge), key=lambda j: j["created"]):
+        newest[(j["generation_key"], j["judge"])] = j
     judgments: dict[str, list[dict]] = {}
-    for j in store.judgments(judge):
-        judgments.setdefault(j["generation_key"], []).append(j)
+    for (generation_key, _), j in newest.items():
+        judgments.setdefault(generation_key, []).append(j)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=REFERENCE_COLUMNS + EXTRA_COLUMNS)
         writer.writeheader()
