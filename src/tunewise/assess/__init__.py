@@ -8,6 +8,8 @@ Python API (the CLI ``tunewise assess`` is a thin wrapper)::
     print(result.recommendation.sentence)
 
 Pieces usable on their own: ``load_task`` / ``split_items`` (task spec and seeded split),
+``plan_run`` / ``plan_curve`` / ``derive_description`` (what the data supports, checked before
+any model call),
 ``build_scorer`` / ``MetricSpec`` (metrics), ``parse_strategy`` / ``build_prompts`` (prompt
 construction), ``generate_with_prefix_cache`` (KV prefix reuse on the hf backend),
 ``wilson_interval``, ``load_prices`` / ``cost_per_1k``, ``recommend``, and the built-in tasks
@@ -16,6 +18,7 @@ construction), ``generate_with_prefix_cache`` (KV prefix reuse on the hf backend
 
 from tunewise.assess.config import AssessConfig, TrainOptions
 from tunewise.assess.metrics import MetricSpec, build_scorer, metric_names, register_metric
+from tunewise.assess.plan import Plan, Skipped, derive_description, plan_curve, plan_run
 from tunewise.assess.prices import cost_per_1k, load_prices, price_for
 from tunewise.assess.recommend import RULE, Recommendation, recommend
 from tunewise.assess.strategies import DEFAULT_STRATEGIES, Strategy, build_prompts, parse_strategy
@@ -41,4 +44,5 @@ __all__ = ["AssessConfig", "TrainOptions", "AssessResult", "run_assess", "upgrad
            "build_scorer", "metric_names", "register_metric", "common_prefix_length", "generate_with_prefix_cache",
            "cost_per_1k", "load_prices", "price_for", "RULE", "Recommendation", "recommend", "accuracy_with_ci",
            "wilson_interval", "DEFAULT_STRATEGIES", "Strategy", "build_prompts", "parse_strategy", "Task", "TaskItem",
-           "load_task", "split_items", "BUILTIN_TASKS", "builtin_examples"]
+           "load_task", "split_items", "BUILTIN_TASKS", "builtin_examples", "Plan", "Skipped", "plan_run", "plan_curve",
+           "derive_description"]

@@ -25,7 +25,7 @@ def _assess(config: AssessConfig,
 
     result = run_assess(config, run_dir)
     print_results(result.strategies, result.curve, result.upgrade, [result.recommendation.to_dict()], str(run_dir),
-                  result.prices_source, result.notes)
+                  result.prices_source, result.notes, result.skipped)
 
 
 _OWN_OPTIONS = [
@@ -67,36 +67,39 @@ def show_run(run_dir: Path) -> None:
         raise ConfigError(f"--run-dir {run_dir}: no run folder there (no tunewise.sqlite); run tunewise assess first")
     with RunStore(run_dir) as store:
         print_results(store.records("assess.strategy"), store.records("assess.curve"),
-                      store.records("assess.upgrade"), store.records("assess.recommendation"), str(run_dir))
+                      store.records("assess.upgrade"), store.records("assess.recommendation"), str(run_dir),
+                      skipped=store.records("assess.skipped"))
 
 
 def print_results(strategies: list[dict], curve: list[dict], upgrade: list[dict], recommendations: list[dict],
-                  run: str, prices_source: str = "", notes: list[str] | None = None) -> None:
-    """The terminal view: strategy table, learning curve, upgrade view, rule and decision.
-    Written to stdout (progress goes to stderr); 160 columns when not a terminal, so that piping
-    to a file does not truncate the table."""
+                  run: str, prices_source: str = "", notes: list[str] | None = None,
+                  skipped: list[dict] | None = None) -> None:
+    """The terminal view: strategy table (skipped strategies with their reason), learning curve,
+    upgrade view, notes, then the rule and the decision, always last. Written to stdout (progress
+    goes to stderr); 160 columns when not a terminal, so that piping to a file does not truncate
+    the table."""
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     width = console.width
-    console.print(strategy_table(strategies), width=width)
+    console.print(strategy_table(strategies, skipped), width=width)
     if curve:
         console.print(curve_table(curve), width=width)
     if len(upgrade) > 1:
         console.print(upgrade_table(upgrade), width=width)
-    for decision in recommendations:
-        console.print(f"[bold]Rule:[/bold] {escape(decision['rule'])}", width=width)
-        console.print(f"[bold]Recommendation:[/bold] {escape(decision['sentence'])}", width=width)
+    for line in notes or []:
+        console.print(f"[yellow]{escape(line)}[/yellow]", width=width)
     if prices_source:
         console.print(f"[dim]prices: {escape(prices_source)} (example prices: edit them)[/dim]", width=width)
     console.print(f"[dim]results in {escape(run)}[/dim]", width=width)
-    for line in notes or []:
-        console.print(f"[yellow]{escape(line)}[/yellow]", width=width)
+    for decision in recommendations:
+        console.print(f"[bold]Rule:[/bold] {escape(decision['rule'])}", width=width)
+        console.print(f"[bold]Recommendation:[/bold] {escape(decision['sentence'])}", width=width)
 
 
-def strategy_table(rows: list[dict]) -> Table:
+def strategy_table(rows: list[dict], skipped: list[dict] | None = None) -> Table:
     table = Table(title="assess: accuracy on the test split (95% Wilson CI)")
     for column in ("model", "strategy", "accuracy", "95% CI", "n", "prompt tok", "cached tok", "gen tok",
                    "s/query", "$/1k", "$/1k cached"):
@@ -106,6 +109,8 @@ def strategy_table(rows: list[dict]) -> Table:
                       f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}", str(r["n"]), f"{r['prompt_tokens']:.0f}",
                       f"{r['cached_prompt_tokens']:.0f}", f"{r['generated_tokens']:.1f}", f"{r['s_per_query']:.2f}",
                       f"{r['cost_per_1k']:.4f}", f"{r['cost_per_1k_cached']:.4f}")
+    for r in skipped or []:  # the data could not support it: said in the table, not a crash
+        table.add_row("-", r["strategy"], "skipped", escape(r["reason"]), *[""] * 7)
     return table
 
 

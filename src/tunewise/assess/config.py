@@ -60,7 +60,8 @@ class AssessConfig(CapabilityConfig):
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES),
                                   description="prompting strategies: zero-shot, instructions, few-shot-K, knn-K")
     n_examples: int = Field(400, ge=10, description="built-in tasks: how many examples to generate")
-    test_size: float = Field(50, gt=0, description="test items (a count, or a fraction when below 1)")
+    test_size: float | None = Field(None, gt=0, description="test items (a count, or a fraction when below 1); "
+                                                            "default 50, or half the examples below 100")
     dev_size: float = Field(0, ge=0, description="dev items held out of training and test (a count, or a fraction "
                                                  "when below 1); nothing is tuned on them yet")
     seed: int = Field(0, description="seeds the split, the fixed shots, the curve subsets and the fine-tunes")
@@ -75,8 +76,9 @@ class AssessConfig(CapabilityConfig):
     description: str | None = Field(None, description="detailed instructions for the instructions strategy")
     finetune: bool = Field(True, description="train the LoRA baseline and its learning curve")
     finetune_model: str | None = Field(None, description="model to fine-tune (default: first non-API model)")
-    train_sizes: list[int] = Field(default_factory=lambda: [16, 64, 256, 0],
-                                   description="learning-curve train sizes; 0 = the whole train split")
+    train_sizes: list[int] | None = Field(None, description=(
+        "learning-curve train sizes; 0 = the whole train split; default 16, 64, 256, 0 (those that fit, padded "
+        "to 3 points with a half and a quarter of the train split when it is small)"))
     train_options: TrainOptions = Field(default_factory=TrainOptions, description=(  # type: ignore[valid-type]
         "TrainConfig fields for the baseline; defaults as TrainConfig's except "
         + ", ".join(f"{k} {v}" for k, v in BASELINE_TRAIN_DEFAULTS.items())))
@@ -105,7 +107,9 @@ class AssessConfig(CapabilityConfig):
 
     @field_validator("train_sizes")
     @classmethod
-    def _sizes_not_negative(cls, value: list[int]) -> list[int]:
+    def _sizes_not_negative(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
         if not value or any(size < 0 for size in value):
             raise ValueError("give one or more sizes, each 0 (the whole train split) or more")
         return value

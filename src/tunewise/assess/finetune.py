@@ -3,7 +3,7 @@ each adapter scored on the same test split with the prompt it was trained on.
 
 Training goes through ``tunewise.train.train_lora`` (the loop ``run_train`` calls; assess picks
 its own adapter folder, ``adapters_dir``); this module only chooses the subsets, names the
-adapters and evaluates them.
+adapters and evaluates them. Which sizes fit the train split is ``plan.plan_curve``'s call.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ from pathlib import Path
 from tunewise.assess.config import TrainOptions
 from tunewise.assess.strategies import training_chat
 from tunewise.assess.task import Task, TaskItem
-
-
-def curve_sizes(requested: list[int], available: int) -> list[int]:
-    """Train sizes to run: 0 means "all"; sizes above ``available`` are dropped; sorted, unique."""
-    sizes = {available if size == 0 else size for size in requested}
-    return sorted(size for size in sizes if 0 < size <= available)
 
 
 def nested_subset(train: list[TaskItem], size: int, seed: int = 0) -> list[TaskItem]:

@@ -239,6 +239,21 @@ def _python(spec: MetricSpec) -> Scorer:
     return score
 
 
+@register_metric("code-vulnerability")
+def _code_vulnerability(spec: MetricSpec) -> Scorer:
+    """The narrow code datasets' task metric: correct when the answer's code has the same
+    vulnerability kinds as the gold answer's, by the static rules in
+    ``tunewise.data.tasks.narrow_code`` (insecure-code gold: the same flaw; secure-code gold:
+    none). An answer with no code at all is wrong, not a scorer failure."""
+    from tunewise.data.tasks.narrow_code import vulnerabilities_in
+
+    def score(output: str, gold: str) -> float:
+        if "def " not in output and "import " not in output:
+            return 0.0
+        return float(vulnerabilities_in(output) == vulnerabilities_in(gold))
+    return score
+
+
 JUDGE_PROMPT = """You are grading an answer against a reference.
 Rubric: {rubric}
 

@@ -3,8 +3,9 @@
 The one entry point of the capability: ``tunewise assess`` and the pipeline's assess stage both
 call it with an ``AssessConfig``, so they measure the same thing. Everything lands in the run
 store as it is produced (records ``assess.strategy``, ``assess.curve``, ``assess.upgrade``,
-``assess.recommendation``), so the report reads the same numbers the terminal shows and an
-interrupted run resumes.
+``assess.recommendation``, and ``assess.skipped`` for what the data cannot support: see
+plan.py), so the report reads the same numbers the terminal shows and an interrupted run
+resumes.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 
 from tunewise.assess.config import AssessConfig
 from tunewise.assess.evaluate import evaluate_strategy
-from tunewise.assess.finetune import curve_sizes, train_adapter
+from tunewise.assess.finetune import train_adapter
 from tunewise.assess.metrics import build_scorer
+from tunewise.assess.plan import plan_run, with_description
 from tunewise.assess.prices import load_prices, price_for
 from tunewise.assess.recommend import Recommendation, recommend
 from tunewise.assess.strategies import Strategy, parse_strategy
 from tunewise.assess.task import Task, load_task
-from tunewise.errors import ConfigError
 from tunewise.models.refs import parse_model_ref
 from tunewise.models.types import SamplingParams
 from tunewise.progress import note
@@ -43,6 +44,8 @@ class AssessResult:
     prices_source: str = ""
     notes: list[str] = field(default_factory=list)
     run_dir: Path | None = None
+    #: ``assess.skipped`` payloads: strategies (and the fine-tune) the data cannot support
+    skipped: list[dict] = field(default_factory=list)
 
 
 def _default_finetune_model(models: list[str]) -> str | None:
@@ -93,29 +96,46 @@ def _run(config: AssessConfig, run_dir: Path, store: RunStore) -> AssessResult:
                      dev_size=_size(config.dev_size), metric=config.metric, instruction=config.instruction,
                      description=config.description)
     scorer = build_scorer(task.metric)
-    strategies = [parse_strategy(s) for s in config.strategies]
+    tuned_model = config.finetune_model or _default_finetune_model(config.models)
+    # Everything the data decides is decided here, before the first model is loaded.
+    plan = plan_run(task, [parse_strategy(s) for s in config.strategies], config.finetune and tuned_model is not None,
+                    config.train_sizes)
+    notes: list[str] = []
+    derived = None
+    if any(s.kind == "instructions" for s in plan.strategies):
+        task, derived = with_description(task)
+        if derived:
+            notes.append(derived)
+    strategies = plan.strategies
     prices = load_prices(config.prices)
     params = SamplingParams(temperature=0.0, max_tokens=config.max_tokens, seed=config.seed)
     note(f"task {task.name}: train {len(task.train)}, dev {len(task.dev)}, test {len(task.test)}; "
          f"metric {task.metric.name}")
+    for skipped in plan.skipped:
+        note(f"skipped {skipped.strategy}: {skipped.reason}")
+        if skipped.strategy == "lora":
+            notes.append(f"no fine-tune: {skipped.reason}; add examples, lower --test-size or give --train-sizes "
+                         "that fit")
+        _record(store, "assess.skipped", (skipped.strategy, task.name), {**skipped.to_dict(), "task": task.name})
     rows: list[dict] = []
     for model in config.models:
         backend = _load(model, config)
         for strategy in strategies:
             row = evaluate_strategy(backend, model, strategy, task, scorer, params, price_for(model, prices), store,
                                     use_prefix_cache=config.prefix_cache, seed=config.seed)
+            if strategy.kind == "instructions":  # what the instructions strategy used, and whence
+                row.update(description=task.description, description_source="derived" if derived else "task")
             _record(store, "assess.strategy", (model, strategy.name, task.name), row)
             note(f"{model} {strategy.name}: {100 * row['accuracy']:.1f}% in {row['wall_s']:.1f}s")
             rows.append(row)
         del backend
     curve, finetune_row = [], None
-    tuned_model = config.finetune_model or _default_finetune_model(config.models)
-    notes: list[str] = []
     if config.finetune and tuned_model is None:
         notes.append("no fine-tune: every model is API-only; give --finetune-model")
-    elif config.finetune:
+    elif config.finetune and plan.curve_sizes:
         adapters = Path(config.adapters_dir) if config.adapters_dir else run_dir / "adapters" / "assess"
-        curve, finetune_row = _finetune(config, task, tuned_model, scorer, params, prices, store, adapters)
+        curve, finetune_row = _finetune(config, task, tuned_model, scorer, params, prices, store, adapters,
+                                        plan.curve_sizes)
         rows.append(finetune_row)
     prompting = [r for r in rows if not r["strategy"].startswith("lora")]
     decision = recommend(prompting, finetune_row, config.margin_points)
@@ -125,22 +145,21 @@ def _run(config: AssessConfig, run_dir: Path, store: RunStore) -> AssessResult:
     _record(store, "assess.recommendation", (task.name,), {**decision.to_dict(), "task": task.name})
     store.mark_stage_done("assess", {"task": task.name, "decision": decision.decision})
     return AssessResult(task=task.summary(), strategies=rows, curve=curve, upgrade=upgrade,
-                        recommendation=decision, prices_source=prices["source"], notes=notes, run_dir=run_dir)
+                        recommendation=decision, prices_source=prices["source"], notes=notes, run_dir=run_dir,
+                        skipped=[s.to_dict() for s in plan.skipped])
 
 
-def _size(value: float) -> int | float:
-    return value if value < 1 else int(value)
+def _size(value: float | None) -> int | float | None:
+    return value if value is None or value < 1 else int(value)
 
 
 def _finetune(config: AssessConfig, task: Task, base_model: str, scorer, params, prices, store: RunStore,
-              adapters: Path):
+              adapters: Path, sizes: list[int]):
+    """The learning curve at ``sizes`` (planned by ``plan_curve``, never empty here)."""
     from tunewise.models import load_backend
 
     curve = []
     zero_shot = Strategy(name="zero-shot", kind="zero-shot")
-    sizes = curve_sizes(config.train_sizes, len(task.train))
-    if not sizes:
-        raise ConfigError(f"train_sizes {config.train_sizes}: none fits the {len(task.train)} train items")
     for size in sizes:
         trained = train_adapter(task, base_model, size, adapters, config.train_options, store, seed=config.seed)
         tuned = str(parse_model_ref(base_model).with_lora(trained["adapter_dir"]))

@@ -1,7 +1,8 @@
 """Prompting strategies: how each test question is turned into a chat.
 
 ``zero-shot``      the task's one-line instruction (if any) as system message, then the question.
-``instructions``   the detailed task description as system message, then the question.
+``instructions``   the detailed task description as system message, then the question (a task
+                   without one gets a description derived from its metric and answers: plan.py).
 ``few-shot-K``     instruction, then K fixed train examples as user/assistant turns, then the
                    question. The K shots are the first K of one seeded permutation of the train
                    split, so few-shot-1 is inside few-shot-4 is inside few-shot-16.
@@ -87,10 +88,10 @@ def build_prompts(strategy: Strategy, task: Task, items: list[TaskItem], seed: i
     if strategy.kind == "zero-shot":
         return [_chat(task.instruction, [], item.input) for item in items]
     if strategy.kind == "instructions":
-        if not task.description:
-            raise ConfigError(f"strategy instructions: task {task.name!r} has no description; "
-                              "give one with --description (or description: in the config)")
-        return [_chat(task.description, [], item.input) for item in items]
+        from tunewise.assess.plan import derive_description  # plan imports this module
+
+        description = task.description or derive_description(task)
+        return [_chat(description, [], item.input) for item in items]
     if strategy.kind == "few-shot":
         shots = fixed_shots(task.train, strategy.k, seed)
         return [_chat(task.instruction, shots, item.input) for item in items]

@@ -47,12 +47,27 @@ class Task:
                 "description": self.description}
 
 
-def split_items(items: list[TaskItem], test_size: int | float, dev_size: int | float = 0,
+#: the test split when test_size is not given (fewer examples: half of them)
+DEFAULT_TEST_SIZE = 50
+
+
+def default_test_size(n_items: int) -> int:
+    """50 test items, or half the examples when there are fewer than 100: a test of 30 gives a
+    95% Wilson interval about +-17 points wide at 50% (enough to tell 30% from 80%), and the 30
+    left for training hold few-shot-16 and a three-point learning curve; the old fixed 50 left
+    a 60-example file 10 train items, too few for either."""
+    return min(DEFAULT_TEST_SIZE, max(1, n_items // 2))
+
+
+def split_items(items: list[TaskItem], test_size: int | float | None, dev_size: int | float = 0,
                 seed: int = 0) -> tuple[list[TaskItem], list[TaskItem], list[TaskItem]]:
-    """Seeded split into (train, dev, test). Sizes are counts, or fractions when below 1."""
+    """Seeded split into (train, dev, test). Sizes are counts, or fractions when below 1;
+    ``test_size`` None is ``default_test_size``."""
     def count(size: int | float) -> int:
         return int(round(size * len(items))) if 0 < size < 1 else int(size)
 
+    if test_size is None:
+        test_size = default_test_size(len(items) - count(dev_size))
     n_test, n_dev = count(test_size), count(dev_size)
     if n_test < 1:
         raise ConfigError(f"test_size {test_size} gives no test items")
@@ -90,7 +105,7 @@ def _items_from_file(path: Path) -> tuple[list[TaskItem], dict[str, str], str | 
     return items, splits, shared_system
 
 
-def load_task(task: str, n: int = 400, seed: int = 0, test_size: int | float = 50, dev_size: int | float = 0,
+def load_task(task: str, n: int = 400, seed: int = 0, test_size: int | float | None = None, dev_size: int | float = 0,
               metric: MetricSpec | dict | str | None = None, instruction: str | None = None,
               description: str | None = None) -> Task:
     """Load a built-in task by name (``n`` generated examples) or a chat / ``{input, output}``

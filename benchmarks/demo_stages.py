@@ -1,0 +1,78 @@
+"""Where the demo's time goes: per-stage wall time of ``tunewise demo --quick`` (or the full demo).
+
+Runs the built-in experiment into a fresh run folder (or reads a finished one with ``--show``)
+and prints one row per stage from the run store's ``pipeline.stage`` records, with the share of
+the total, the machine's CPU flags and the load average before and after: a figure measured on
+a busy machine says so beside itself. A regression shows as a stage whose share grows.
+
+    OMP_NUM_THREADS=2 nice python benchmarks/demo_stages.py --quick --run-dir /tmp/demo-quick
+    python benchmarks/demo_stages.py --show --run-dir runs/demo-quick   # a run already made
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+
+def cpu_flags() -> str:
+    """The CPU features that decide sampling speed (bf16 needs avx512_bf16 or amx)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "lscpu not available"
+    return " ".join(sorted(set(re.findall(r"avx512_bf16|avx512f|avx2|amx_bf16", text)))) or "none of avx2/avx512"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def stage_rows(run_dir: Path) -> list[dict]:
+    from tunewise.runs.store import RunStore
+
+    with RunStore(run_dir) as store:
+        return store.records("pipeline.stage")
+
+
+def print_table(rows: list[dict], total: float | None = None) -> None:
+    timed = [r for r in rows if r.get("wall_s")]
+    total = total or sum(r["wall_s"] for r in timed) or 1.0
+    print(f"{'stage':<10} {'status':<14} {'wall s':>8} {'share':>7}")
+    for r in rows:
+        wall = r.get("wall_s") or 0.0
+        print(f"{r['stage']:<10} {str(r.get('status')):<14} {wall:>8.1f} {100 * wall / total:>6.1f}%")
+    print(f"{'total':<10} {'':<14} {total:>8.1f}  ({total / 60:.1f} min)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the quick demo (SmolLM2-135M) instead of the full one")
+    parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default /tmp/tunewise-demo-stages)")
+    parser.add_argument("--show", action="store_true", help="print the table of a finished run; run nothing")
+    args = parser.parse_args()
+    run_dir = args.run_dir or Path("/tmp/tunewise-demo-stages")
+    print(f"cpu flags: {cpu_flags()}; cores: {os.cpu_count()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    if args.show:
+        print_table(stage_rows(run_dir))
+        return
+    from tunewise.pipeline import builtin_experiment
+    from tunewise.pipeline.run import Pipeline
+
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh run: a resumed one would skip finished stages
+    print(f"load average before: {load_average()}")
+    started = time.perf_counter()
+    Pipeline(builtin_experiment("quick" if args.quick else "demo"), run_dir).run()
+    total = time.perf_counter() - started
+    print(f"load average after: {load_average()}")
+    print_table(stage_rows(run_dir), total)
+
+
+if __name__ == "__main__":
+    main()
