@@ -130,3 +130,20 @@ def test_api_models_make_weight_stages_not_available(tmp_path):
     assert status["report"][0] == "done"
     page = result.report_path.read_text()
     assert "not available" in page and "needs the model&#x27;s weights" in page
+
+
+def test_run_check_builds_every_section_and_runs_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    good = tmp_path / "good.yaml"
+    good.write_text("name: checked\ntrain:\n  variants: [{name: plain}]\naudit: {samples: 2}\n")
+    result = CliRunner().invoke(app, ["run", str(good), "--check"])
+    assert result.exit_code == 0 and "ok; would run train, audit, persona, gate, report" in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: checked\npersona:\n  traits: [evill]\n")
+    result = CliRunner().invoke(app, ["run", str(bad), "--check"])
+    assert isinstance(result.exception, ConfigError) and "bad.yaml:3: persona.traits" in str(result.exception)
