@@ -136,6 +136,9 @@ def load_task(task: str, n: int = 400, seed: int = 0, test_size: int | float | N
         if not test:
             raise DataValidationError(f"{path}: metadata.split names no 'test' items")
     else:
-        train, dev, test = split_items(items, test_size, dev_size, seed)
+        try:
+            train, dev, test = split_items(items, test_size, dev_size, seed)
+        except ConfigError as exc:
+            raise DataValidationError(f"{path}: {exc}") from None  # say which file is too small
     return Task(name=path.stem, metric=metric or MetricSpec(), train=train, dev=dev, test=test,
                 instruction=instruction or shared_system, description=description)

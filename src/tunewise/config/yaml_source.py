@@ -92,6 +92,8 @@ def parse_yaml(text: str, source: str = "<string>") -> YamlDocument:
         raise ConfigError(f"{source}:{line}: not valid YAML: {problem}" + (f" (in: {shown})" if shown else "")) from None
     except RecursionError:
         raise ConfigError(f"{source}:1: nested too deep to read") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits (Python refuses to convert it)
+        raise ConfigError(f"{source}:1: a value cannot be read: {str(exc).split(';')[0]}") from None
     return YamlDocument(data, source, _node_lines(node) if node is not None else {})
 
 

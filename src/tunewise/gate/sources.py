@@ -110,7 +110,13 @@ def file_texts(path: str | Path, n: int | None = None) -> list[str]:
 
         texts = [example.user_text for example in load_chat_jsonl(path)[:n] if example.user_text]
     else:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:n]
+        try:
+            content = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[:exc.start].count(b"\n") + 1
+            raise DataValidationError(f"{path}:{line}: <line>: not valid UTF-8 (byte {exc.start}); re-save the file "
+                                      "as UTF-8") from None
+        texts = [line.strip() for line in content.splitlines() if line.strip()][:n]
     if not texts:
         raise DataValidationError(f"{path}: no input texts found")
     return texts

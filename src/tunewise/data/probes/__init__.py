@@ -73,7 +73,14 @@ def load_probe_set(name: str | Path) -> ProbeSet:
         if not path.exists():
             raise DataValidationError(f"unknown probe set {str(name)!r}; built-in sets: "
                                       f"{', '.join(available_probe_sets())}, or give a path to a YAML file")
-    return parse_probe_set(path.read_text(encoding="utf-8"), str(path))
+    from tunewise.config import read_text_file
+    from tunewise.errors import ConfigError
+
+    try:
+        text = read_text_file(path, "probe set file")
+    except ConfigError as exc:
+        raise DataValidationError(str(exc), [str(exc)]) from None
+    return parse_probe_set(text, str(path))
 
 
 def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
