@@ -29,7 +29,8 @@ def test_gate_fit_then_eval_writes_gate_results_and_records(tmp_path, code_input
     assert meta["target_false_reject_rate"] == 0.05 and meta["source"] == str(in_domain)
     held_out = json.loads((gate_dir / "eval_inputs.json").read_text())
     assert len(held_out) == 12 and set(held_out) <= set(code_inputs[0][:60])
-    assert meta["n_fit"] + meta["n_holdout"] == 48  # the held-out inputs were not fitted on
+    assert meta["n_fit"] == meta["n_calibration"] == 48  # the evaluation inputs were not fitted on
+    assert "warning: 48 calibration inputs cannot hold a 5.0% false-reject target" in " ".join(fit.output.split())
 
     evaluation = runner.invoke(app, ["gate", "eval", "--run-dir", str(run_dir), "--ood", str(ood),
                                      "--n-per-set", "10"])
@@ -63,9 +64,12 @@ def test_cli_fit_and_eval_give_the_numbers_run_gate_gives(tmp_path, off_domain):
     cli_eval = json.loads((cli_run / "gate" / "eval.json").read_text())
     cli_meta = json.loads((cli_run / "gate" / "gate.json").read_text())
     assert cli_meta["threshold"] == pytest.approx(api.threshold, abs=1e-9)
-    assert (cli_meta["n_fit"], cli_meta["n_holdout"], cli_eval["n_in_domain"]) == \
+    assert (cli_meta["n_fit"], cli_meta["n_calibration"], cli_eval["n_in_domain"]) == \
         (api.n_fit, api.n_calibration, api.n_eval)
-    assert api.n_fit + api.n_calibration + api.n_eval == 80
+    # cross-fitting: every fit input is also a calibration input (scored out of fold)
+    assert api.calibration == "cross-fit" and api.n_fit == api.n_calibration
+    assert api.n_fit + api.n_eval == 80
+    assert api.calibration_warning and "cannot hold a 1.0% false-reject target" in api.calibration_warning
     assert [r["ood_set"] for r in cli_eval["results"]] == [r.ood_set for r in api.sets]
     for cli_set, api_set in zip(cli_eval["results"], api.sets):
         assert cli_set["auroc"] == pytest.approx(api_set.auroc, abs=1e-6), api_set.ood_set

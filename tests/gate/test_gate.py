@@ -5,6 +5,7 @@ import pytest
 
 from tunewise.errors import ConfigError, DataValidationError
 from tunewise.gate import DomainGate, fit_gate
+from tunewise.gate.gate import CalibrationWarning, conformal_threshold, inputs_needed
 
 
 def test_gate_allows_held_out_requests_and_refuses_other_topics(code_gate, code_inputs, off_domain):
@@ -17,10 +18,38 @@ def test_gate_allows_held_out_requests_and_refuses_other_topics(code_gate, code_
     assert code_gate.allows(held_out[0]) == bool(in_scores[0] <= code_gate.threshold)
 
 
-def test_calibration_meets_target_on_its_holdout(code_gate):
+def test_cross_fitted_calibration_uses_every_input(code_gate, code_inputs):
     info = code_gate.info
-    assert info["n_fit"] == len(code_gate.knn.reference) and info["n_holdout"] >= 20
-    assert info["holdout_false_reject_rate"] <= max(info["target_false_reject_rate"], info["resolvable_false_reject_rate"])
+    assert info["calibration"] == "cross-fit" and info["folds"] == 5
+    assert info["n_fit"] == info["n_calibration"] == len(code_gate.knn.reference) == len(set(code_inputs[0]))
+    low, high = info["false_reject_rate_ci"]
+    assert low <= info["calibration_false_reject_rate"] <= high
+    assert info["expected_false_reject_rate"] <= info["target_false_reject_rate"] + 1 / (info["n_calibration"] + 1)
+
+
+def test_conformal_threshold_and_expected_rate():
+    scores = np.arange(1, 100, dtype=float)  # n = 99
+    threshold, expected = conformal_threshold(scores, 0.05)
+    assert threshold == 95.0 and expected == pytest.approx(0.05)  # rank ceil(100 * 0.95) = 95
+    threshold, expected = conformal_threshold(scores[:10], 0.01)  # too few: the largest score
+    assert threshold == 10.0 and expected == pytest.approx(1 / 11)
+
+
+def test_too_few_inputs_for_the_target_warn(code_inputs):
+    with pytest.warns(CalibrationWarning, match="cannot hold a 1.0% false-reject target") as caught:
+        gate = fit_gate(code_inputs[0][:40], target_false_reject_rate=0.01)
+    assert "inputs would keep the interval under 2.0%" in str(caught[0].message)
+    assert gate.info["calibration_warning"] and gate.info["n_calibration"] == 40
+    assert inputs_needed(0.01) > 40 and inputs_needed(0.1) < inputs_needed(0.01)
+
+
+def test_holdout_calibration_is_still_available(code_inputs):
+    gate = fit_gate(code_inputs[0], target_false_reject_rate=0.05, calibration="holdout")
+    info = gate.info
+    assert info["calibration"] == "holdout" and info["n_fit"] + info["n_holdout"] == len(set(code_inputs[0]))
+    assert info["holdout_false_reject_rate"] <= 0.05
+    with pytest.raises(ConfigError, match="calibration must be"):
+        fit_gate(code_inputs[0], calibration="magic")
 
 
 def test_decisions_carry_each_detector_score(code_gate, off_domain):

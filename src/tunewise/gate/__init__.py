@@ -5,7 +5,8 @@
   pipeline's gate stage run.
 * ``run_serve(ServeConfig(model=...), run_dir)``: the OpenAI-compatible gateway (``tunewise serve``).
 * The parts: ``fit_gate(texts)`` (MiniLM embeddings, Mahalanobis with Ledoit-Wolf covariance,
-  kNN, optionally the tuned-vs-base likelihood ratio; threshold calibrated on held-out inputs),
+  kNN, optionally the tuned-vs-base likelihood ratio; threshold set by cross-fitted conformal
+  calibration on every fit input),
   ``evaluate_gate(gate, in_domain, ood_sets)`` (AUROC / FPR at 95% TPR per set),
   ``generate_hard_cases``, ``create_app`` / ``serve``.
 

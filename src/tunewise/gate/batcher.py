@@ -3,7 +3,8 @@
 Embedding one text costs ~10-20 ms on this CPU, mostly fixed overhead; 32 texts cost far less
 than 32 times that. Requests that arrive while a batch is being embedded wait for the next
 one, so under load the gate embeds many requests in one call, and alone a request waits for
-nothing. The model work runs on one dedicated thread: the event loop stays free to accept and
+nothing. A batch that fails is re-scored request by request, so one bad request fails alone.
+The model work runs on one dedicated thread: the event loop stays free to accept and
 answer requests, and torch gets both cores for one batch instead of contention between many.
 """
 
@@ -50,9 +51,21 @@ class GateBatcher:
                 try:
                     decisions = await loop.run_in_executor(self._executor, self.gate.decide, texts)
                 except Exception as exc:  # a broken gate fails its requests, never the worker
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    if len(batch) == 1:
+                        if not batch[0][1].done():
+                            batch[0][1].set_exception(exc)
+                        continue
+                    # one request's text broke the batch (the server validates text first, so this
+                    # is a defence in depth): score each request alone, so only that one fails
+                    for request_texts, future in batch:
+                        try:
+                            alone = await loop.run_in_executor(self._executor, self.gate.decide, request_texts)
+                        except Exception as alone_exc:
+                            if not future.done():
+                                future.set_exception(alone_exc)
+                        else:
+                            if not future.done():
+                                future.set_result(alone)
                     continue
                 offset = 0
                 for request_texts, future in batch:

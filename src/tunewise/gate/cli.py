@@ -25,10 +25,17 @@ def register(app: typer.Typer) -> None:
 
 
 def print_fit(result) -> None:
+    how = ("out-of-fold scores of" if result.calibration == "cross-fit" else "held-out")
+    interval = (f", 95% CI [{result.false_reject_rate_ci[0]:.3f}, {result.false_reject_rate_ci[1]:.3f}]"
+                if result.false_reject_rate_ci else "")
+    expected = (f"; expected on fresh inputs {result.expected_false_reject_rate:.3f}"
+                if result.expected_false_reject_rate is not None else "")
     console.print(f"gate written to {escape(str(result.gate_dir))}: fitted on {result.n_fit} inputs, threshold "
-                  f"{result.threshold:.3f} calibrated on {result.n_calibration} held-out inputs (false-reject rate "
-                  f"there {result.calibration_false_reject_rate:.3f}, target {result.target_false_reject_rate}); "
-                  f"{result.n_eval} more kept for `gate eval`")
+                  f"{result.threshold:.3f} calibrated on {how} {result.n_calibration} inputs (false-reject rate "
+                  f"there {result.calibration_false_reject_rate:.3f}{interval}, target "
+                  f"{result.target_false_reject_rate}{expected}); {result.n_eval} more kept for `gate eval`")
+    if result.calibration_warning:
+        console.print(f"[yellow]warning: {escape(result.calibration_warning)}[/yellow]")
 
 
 def print_evaluation(result) -> None:
@@ -70,6 +77,6 @@ def serve(config: ServeConfig, run_dir: Path = typer.Option(
     from tunewise.gate.serving import resolve_gate, run_serve
 
     config = resolve_gate(config, run_dir)
-    note(f"serving {config.model} behind gate {config.gate} on http://{config.host}:{config.port}/v1 "
+    note(f"serving {config.public_model_name()} behind gate {config.gate} on http://{config.host}:{config.port}/v1 "
          f"(refusal: {config.refusal})")
     run_serve(config, run_dir)

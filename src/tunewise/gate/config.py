@@ -29,8 +29,12 @@ class GateConfig(CapabilityConfig):
     n: int | None = Field(None, ge=1, description="use at most this many in-domain chats/lines (None: all)")
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description=(
         "share of the distinct in-domain inputs kept out of fitting and calibration, for the evaluation"))
+    calibration: Literal["cross-fit", "holdout"] = Field("cross-fit", description=(
+        "how the threshold is set: cross-fit (every fit input scored out of fold, split-conformal threshold, "
+        "detectors then fitted on all) or holdout (holdout_fraction held out of the detectors)"))
+    folds: int = Field(5, ge=2, description="folds for calibration=cross-fit")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0, description=(
-        "share of the remaining inputs held out of the detectors to calibrate the threshold"))
+        "with calibration=holdout: share of the remaining inputs held out of the detectors to set the threshold"))
     target_false_reject_rate: float = Field(0.01, gt=0.0, lt=1.0, description=(
         "the share of in-domain requests the gate may refuse; sets the threshold"))
     k: int = Field(5, ge=1, description="neighbours for the kNN detector")

@@ -1,9 +1,10 @@
 """The domain gate: fit on a task's inputs, calibrate a threshold, decide per input, save/load.
 
-A gate combines detectors by standardising each detector's score against the held-out
-in-domain inputs (median and spread) and averaging: detectors live on different scales
-(squared distances in the hundreds, cosine distances below 1, log-prob differences), and the
-held-out inputs are exactly the population whose false-reject rate we calibrate.
+A gate combines detectors by standardising each detector's score against the calibration
+scores of in-domain inputs (median and spread; out-of-fold scores of every fit input by
+default, or a held-out share) and averaging: detectors live on different scales (squared
+distances in the hundreds, cosine distances below 1, log-prob differences), and those inputs
+are exactly the population whose false-reject rate we calibrate.
 
 The artifact is ``gate.json`` (everything a person may want to read) plus ``gate.npz``
 (arrays, loaded with ``allow_pickle=False``): never pickle.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -151,16 +153,54 @@ class DomainGate:
                    likelihood=likelihood, embedder=embedder or _default_embedder)
 
 
+class CalibrationWarning(UserWarning):
+    """The in-domain inputs are too few to hold the target false-reject rate reliably."""
+
+
+def conformal_threshold(scores: np.ndarray, target: float) -> tuple[float, float]:
+    """(threshold, expected false-reject rate) by split-conformal calibration.
+
+    With ``n`` exchangeable in-domain scores, rejecting above the ``ceil((n + 1)(1 - target))``-th
+    smallest rejects a fresh in-domain input with probability ``1 - rank / (n + 1)`` <= target
+    (Vovk et al.; Angelopoulos & Bates 2021). When ``rank > n`` no finite threshold holds the
+    target; the largest score is used and the expected rate is then ``1 / (n + 1)``."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    n = ordered.size
+    if n == 0:
+        raise ConfigError("cannot calibrate a threshold on zero in-domain scores")
+    rank = int(np.ceil((n + 1) * (1.0 - target)))
+    rank = min(max(rank, 1), n)
+    return float(ordered[rank - 1]), 1.0 - rank / (n + 1)
+
+
+def inputs_needed(target: float, slack: float = 2.0) -> int:
+    """Fewest calibration inputs for which the 95% Wilson interval of a rate measured at
+    ``target`` stays below ``slack * target`` (the warning's advice)."""
+    from tunewise.stats import wilson_interval
+
+    n = 10
+    while wilson_interval(target * n, n)[1] > slack * target and n < 10_000_000:
+        n = int(n * 1.25) + 1
+    return n
+
+
 def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_fraction: float = 0.2,
              k: int = 5, seed: int = 0, likelihood: LikelihoodRatio | None = None,
-             embedder: Embedder | None = None) -> DomainGate:
+             embedder: Embedder | None = None, calibration: str = "cross-fit", folds: int = 5) -> DomainGate:
     """Fit a domain gate on in-domain inputs (e.g. the user messages of the training set).
 
-    ``holdout_fraction`` of the distinct texts is held out: the detectors never see it, and the
-    threshold is set so that at most ``target_false_reject_rate`` of it is rejected (default 1%:
-    a gate that refuses real users is worse than none). The held-out scores also standardise the
-    detectors (see the module docstring). Pass ``likelihood`` (tuned vs base model) to add the
-    likelihood-ratio signal.
+    ``calibration="cross-fit"`` (default) uses every input twice over: the inputs are split into
+    ``folds``; each fold is scored by detectors fitted on the others, so every input gets an
+    out-of-fold score; the threshold is the split-conformal quantile of those ``n`` scores for
+    ``target_false_reject_rate`` (default 1%: a gate that refuses real users is worse than none),
+    and the saved detectors are then fitted on all inputs (fitted on more data, they score fresh
+    in-domain inputs slightly lower: the rate errs low). ``calibration="holdout"`` is the older
+    rule: ``holdout_fraction`` of the inputs is held out of the detectors and the threshold set on
+    it alone. Either way the out-of-fold (or held-out) scores also standardise the detectors
+    (module docstring), and ``gate.info`` records the measured rate with its 95% Wilson interval;
+    a ``CalibrationWarning`` says when the inputs are too few for the target.
+
+    Pass ``likelihood`` (tuned vs base model) to add the likelihood-ratio signal.
     """
     distinct = list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
     if len(distinct) < 10:
@@ -168,30 +208,79 @@ def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_f
                                   f"got {len(distinct)} (from {len(texts)} given)")
     if not 0.0 < holdout_fraction < 1.0:
         raise ConfigError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+    if calibration not in ("cross-fit", "holdout"):
+        raise ConfigError(f"calibration must be cross-fit or holdout, got {calibration!r}")
+    if calibration == "cross-fit" and not 2 <= folds <= len(distinct):
+        raise ConfigError(f"folds must be in [2, {len(distinct)}] for {len(distinct)} inputs, got {folds}")
     order = np.random.default_rng(seed).permutation(len(distinct))
-    n_holdout = max(1, int(round(holdout_fraction * len(distinct))))
-    holdout = [distinct[i] for i in order[:n_holdout]]
-    fit_texts = [distinct[i] for i in order[n_holdout:]]
-
     started = time.perf_counter()
     embed = embedder or _default_embedder
-    embeddings = embed(fit_texts + holdout)
-    fit_embeddings, holdout_embeddings = embeddings[:len(fit_texts)], embeddings[len(fit_texts):]
-    gate = DomainGate(mahalanobis=MahalanobisDetector.fit(fit_embeddings), knn=KNNDetector.fit(fit_embeddings, k),
-                      normalisation={}, threshold=0.0, likelihood=likelihood, embedder=embed)
-    raw = gate.detector_scores(holdout, holdout_embeddings)
+
+    def detectors_on(embeddings: np.ndarray) -> DomainGate:
+        return DomainGate(mahalanobis=MahalanobisDetector.fit(embeddings), knn=KNNDetector.fit(embeddings, k),
+                          normalisation={}, threshold=0.0, likelihood=likelihood, embedder=embed)
+
+    if calibration == "holdout":
+        n_holdout = max(1, int(round(holdout_fraction * len(distinct))))
+        holdout = [distinct[i] for i in order[:n_holdout]]
+        fit_texts = [distinct[i] for i in order[n_holdout:]]
+        embeddings = embed(fit_texts + holdout)
+        gate = detectors_on(embeddings[:len(fit_texts)])
+        raw = gate.detector_scores(holdout, embeddings[len(fit_texts):])
+        n_fit, n_calibration = len(fit_texts), len(holdout)
+    else:
+        embeddings = embed(distinct)
+        fold_of = np.empty(len(distinct), dtype=int)
+        fold_of[order] = np.arange(len(distinct)) % folds
+        raw = {}
+        for fold in range(folds):
+            inside, outside = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
+            scores = detectors_on(embeddings[outside]).detector_scores([distinct[i] for i in inside],
+                                                                       embeddings[inside])
+            for name, values in scores.items():
+                raw.setdefault(name, np.zeros(len(distinct)))[inside] = values
+        gate = detectors_on(embeddings)
+        n_fit = n_calibration = len(distinct)
     gate.normalisation = {name: _centre_and_scale(values) for name, values in raw.items()}
-    holdout_scores = gate.combine(raw)
-    gate.threshold = threshold_for_false_reject_rate(holdout_scores, target_false_reject_rate)
-    gate.info = {
-        "n_fit": len(fit_texts), "n_holdout": len(holdout), "n_given": len(texts), "seed": seed,
-        "target_false_reject_rate": target_false_reject_rate,
-        "holdout_false_reject_rate": float(np.mean(holdout_scores > gate.threshold)),
-        "resolvable_false_reject_rate": 1.0 / len(holdout),
-        "fit_seconds": round(time.perf_counter() - started, 3),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    calibration_scores = gate.combine(raw)
+    if calibration == "holdout":
+        gate.threshold = threshold_for_false_reject_rate(calibration_scores, target_false_reject_rate)
+        expected = float(np.mean(calibration_scores > gate.threshold))
+    else:
+        gate.threshold, expected = conformal_threshold(calibration_scores, target_false_reject_rate)
+    gate.info = calibration_info(calibration_scores, gate.threshold, target_false_reject_rate, calibration,
+                                 expected, folds if calibration == "cross-fit" else None)
+    gate.info.update({"n_fit": n_fit, "n_given": len(texts), "seed": seed,
+                      "fit_seconds": round(time.perf_counter() - started, 3),
+                      "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    if calibration == "holdout":  # the older keys, still read by older tools
+        gate.info.update({"n_holdout": n_calibration,
+                          "holdout_false_reject_rate": gate.info["calibration_false_reject_rate"]})
+    if gate.info["calibration_warning"]:
+        warnings.warn(gate.info["calibration_warning"], CalibrationWarning, stacklevel=2)
     return gate
+
+
+def calibration_info(scores: np.ndarray, threshold: float, target: float, method: str, expected: float,
+                     folds: int | None) -> dict:
+    """What ``gate.json`` says about the threshold: the rate measured on the calibration scores,
+    its 95% Wilson interval, the expected rate on fresh inputs and, if the inputs are too few
+    for the target, a warning that says how many would do."""
+    from tunewise.stats import wilson_interval
+
+    n = len(scores)
+    rejected = int(np.sum(scores > threshold))
+    low, high = wilson_interval(rejected, n)
+    warning = None
+    if high > 2 * target or (n + 1) * target < 1:
+        warning = (f"{n} calibration inputs cannot hold a {target:.1%} false-reject target: {rejected} of them "
+                   f"({rejected / n:.1%}) are rejected, 95% interval [{low:.1%}, {high:.1%}]; about "
+                   f"{inputs_needed(target)} inputs would keep the interval under {2 * target:.1%} "
+                   "(or raise target_false_reject_rate)")
+    return {"calibration": method, "folds": folds, "n_calibration": n, "target_false_reject_rate": target,
+            "calibration_false_reject_rate": rejected / n, "false_reject_rate_ci": [low, high],
+            "expected_false_reject_rate": expected, "resolvable_false_reject_rate": 1.0 / (n + 1),
+            "calibration_warning": warning}
 
 
 def _centre_and_scale(values: np.ndarray) -> tuple[float, float]:

@@ -9,32 +9,59 @@ server's. ``fail_status`` makes it fail on purpose, to test upstream-failure han
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
 import uuid
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from tunewise.errors import TunewiseError
 
 
-def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None):
+def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None, answer: object | None = None):
+    """An OpenAI-compatible echo server: each choice is ``echo: <last user message>``; ``n`` and
+    ``stream`` are honoured (a stream sends the answer word by word). ``answer`` replaces the
+    whole JSON answer (e.g. a list, to test a misbehaving upstream). ``app.state.requests``
+    keeps each request's headers and body, so tests can check what the gateway forwarded."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.requests = []
 
     @app.post("/v1/chat/completions")
     async def echo(request: Request):
         body = await request.json()
+        app.state.requests.append({"headers": dict(request.headers), "body": body})
         if delay_s:
             await asyncio.sleep(delay_s)
         if fail_status:
             return JSONResponse({"error": {"message": "echo server failing on purpose"}}, status_code=fail_status)
+        if answer is not None:
+            return JSONResponse(answer)
         last_user = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "echo"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo: {last_user}"},
-                             "finish_reason": "stop"}],
+        if isinstance(last_user, list):
+            last_user = " ".join(part.get("text", "") for part in last_user)
+        reply, n = f"echo: {last_user}", int(body.get("n") or 1)
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.get("model", "echo")}
+        if body.get("stream"):
+            def events():
+                for index in range(n):
+                    words = reply.split(" ")
+                    for i, word in enumerate(words):
+                        delta = {"content": word if i == 0 else " " + word, **({"role": "assistant"} if i == 0 else {})}
+                        chunk = {**base, "object": "chat.completion.chunk",
+                                 "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+                        yield f"data: {json.dumps(chunk)}\n\n"
+                    done = {**base, "object": "chat.completion.chunk",
+                            "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}]}
+                    yield f"data: {json.dumps(done)}\n\n"
+                yield "data: [DONE]\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+        return {**base, "object": "chat.completion",
+                "choices": [{"index": i, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+                            for i in range(n)],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
     return app

@@ -48,6 +48,10 @@ class GateResult:
     detectors: list[str]
     steps: list[str]
     evaluation: GateEvaluation | None = None
+    calibration: str = "holdout"
+    false_reject_rate_ci: tuple[float, float] | None = None  # 95% Wilson interval on the calibration scores
+    expected_false_reject_rate: float | None = None  # on fresh in-domain inputs (conformal, for cross-fit)
+    calibration_warning: str | None = None  # set when the inputs are too few for the target
 
     @property
     def sets(self) -> list[OODSetResult]:
@@ -107,7 +111,8 @@ def fit_step(config: GateConfig, gate_dir: Path) -> tuple[DomainGate, list[str]]
 
         likelihood = LikelihoodRatio.from_refs(config.tuned_model, config.base_model)
     gate = fit_gate(fit_texts, target_false_reject_rate=config.target_false_reject_rate,
-                    holdout_fraction=config.holdout_fraction, k=config.k, seed=config.seed, likelihood=likelihood)
+                    holdout_fraction=config.holdout_fraction, k=config.k, seed=config.seed, likelihood=likelihood,
+                    calibration=config.calibration, folds=config.folds)
     gate.info.update({"source": config.data, "eval_fraction": config.eval_fraction, "n_eval": len(eval_texts)})
     gate.save(gate_dir)
     (gate_dir / EVAL_INPUTS).write_text(json.dumps(eval_texts, indent=0, ensure_ascii=False) + "\n")
@@ -166,10 +171,16 @@ def run_gate(config: GateConfig, run_dir: str | Path | None = None, *, store=Non
         result = GateResult(
             gate_dir=gate_dir, source=str(info.get("source", config.data or "")), threshold=float(gate.threshold),
             target_false_reject_rate=float(info.get("target_false_reject_rate", config.target_false_reject_rate)),
-            n_fit=int(info.get("n_fit", len(gate.knn.reference))), n_calibration=int(info.get("n_holdout", 0)),
+            n_fit=int(info.get("n_fit", len(gate.knn.reference))),
+            n_calibration=int(info.get("n_calibration", info.get("n_holdout", 0))),
             n_eval=evaluation.n_in_domain if evaluation else len(eval_texts),
-            calibration_false_reject_rate=float(info.get("holdout_false_reject_rate", float("nan"))),
-            detectors=list(gate.normalisation), steps=list(config.steps), evaluation=evaluation)
+            calibration_false_reject_rate=float(info.get("calibration_false_reject_rate",
+                                                         info.get("holdout_false_reject_rate", float("nan")))),
+            detectors=list(gate.normalisation), steps=list(config.steps), evaluation=evaluation,
+            calibration=str(info.get("calibration", "holdout")),
+            false_reject_rate_ci=tuple(info["false_reject_rate_ci"]) if info.get("false_reject_rate_ci") else None,
+            expected_false_reject_rate=info.get("expected_false_reject_rate"),
+            calibration_warning=info.get("calibration_warning"))
         store.put_record("gate.summary", str(gate_dir), result.summary())
         return result
     finally:

@@ -8,11 +8,12 @@ FastAPI app) so reading the settings imports neither FastAPI nor uvicorn.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tunewise.config import CapabilityConfig
 from tunewise.errors import ConfigError
@@ -30,7 +31,8 @@ class ServeConfig(CapabilityConfig):
     gate: str | None = Field(None, description="gate folder written by `tunewise gate fit` (default: <run_dir>/gate)")
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 exposes the gateway to the network)")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
-    served_model_name: str | None = Field(None, description="model id in /v1/models (default: the model reference)")
+    served_model_name: str | None = Field(None, description=(
+        "model id in /v1/models and responses (default: the model reference without its URL)"))
     backend: str | None = Field(None, description="backend for non-openai references (default hf)")
     refusal: Literal["error", "message"] = Field("error", description=(
         "how an out-of-domain request is refused: an error status, or a fixed assistant message"))
@@ -53,6 +55,59 @@ class ServeConfig(CapabilityConfig):
     decisions_db: str | None = Field(None, description="SQLite decision log (default: <gate>/decisions.sqlite)")
     log_texts: bool = Field(False, description="also store the gated text in the decision log")
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads for the gate's embeddings (0 = torch default)")
+    upstream_api_key_env: str | None = Field(None, description=(
+        "environment variable holding the upstream server's API key, sent as 'Authorization: Bearer' "
+        "(never put keys in the model URL); unset = no key"))
+    trusted_system_sha256: list[str] | None = Field(None, description=(
+        "SHA-256 (hex) of the exact system/developer prompts the operator wrote: those pass ungated, "
+        "every other system text is gated (printf %s \"$PROMPT\" | sha256sum)"))
+    ungated_roles: list[str] | None = Field(None, description=(
+        "roles whose messages are not gated: assistant, tool, function (only for clients you trust: the model "
+        "still reads them)"))
+    passthrough_fields: list[str] | None = Field(None, description=(
+        "request fields forwarded although the gateway does not know them (e.g. top_k, min_p for vLLM); any other "
+        "unknown field is refused, since a server may render it into the prompt ungated"))
+    max_messages: int = Field(64, ge=1, description="most messages one request may hold (400 above)")
+    max_gated_texts: int = Field(256, ge=1, description=(
+        "most texts the gate scores for one request: messages, names, tool definitions, windows of long texts"))
+    body_timeout_s: float = Field(10.0, gt=0, description="longest time to receive a request body (408 after)")
+
+    @field_validator("trusted_system_sha256")
+    @classmethod
+    def _hex_hashes(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or ():
+            if not re.fullmatch(r"[0-9a-f]{64}", item.strip().lower()):
+                raise ValueError(f"{item!r} is not a SHA-256 in hex (64 characters 0-9a-f)")
+        return [item.strip().lower() for item in value] if value else value
+
+    @field_validator("ungated_roles")
+    @classmethod
+    def _exemptable_roles(cls, value: list[str] | None) -> list[str] | None:
+        allowed = ("assistant", "tool", "function")
+        for role in value or ():
+            if role not in allowed:
+                raise ValueError(f"{role!r} cannot be exempted; choose from {', '.join(allowed)} (system prompts "
+                                 "are exempted by hash: trusted_system_sha256)")
+        return value
+
+    def upstream_api_key(self) -> str | None:
+        if not self.upstream_api_key_env:
+            return None
+        key = os.environ.get(self.upstream_api_key_env, "")
+        if not key:
+            raise ConfigError(f"--upstream-api-key-env {self.upstream_api_key_env}: that environment variable is "
+                              "empty or unset")
+        return key
+
+    def public_model_name(self) -> str:
+        """The model id clients see: ``served_model_name``, else the reference without any URL
+        (an upstream URL may hold credentials or internal hosts)."""
+        if self.served_model_name:
+            return self.served_model_name
+        from tunewise.models.refs import parse_model_ref
+
+        ref = parse_model_ref(self.model)
+        return ref.name if ref.scheme == "openai" else self.model
 
     def auth_token(self) -> str | None:
         if not self.auth_token_env:

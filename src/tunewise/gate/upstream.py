@@ -9,6 +9,7 @@ response_format) untouched, and only the ``model`` field is rewritten to the ups
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,46 +37,150 @@ class ChatModel(Protocol):
         """An OpenAI ``chat.completion`` object for an already validated request body."""
         ...
 
+    async def open_stream(self, body: dict, timeout_s: float) -> "UpstreamStream":
+        """A streamed completion; raises ``UpstreamError`` before the first event on failure."""
+        ...
+
     async def aclose(self) -> None:
         ...
 
 
+class UpstreamStream:
+    """An upstream answer being streamed: ``events()`` yields each server-sent event's JSON
+    object until ``[DONE]``; ``aclose()`` releases the connection (always called)."""
+
+    def __init__(self, response: httpx.Response | None, redact, chunks: list[dict] | None = None):
+        self._response, self._redact, self._chunks = response, redact, chunks
+
+    async def events(self):
+        if self._chunks is not None:
+            for chunk in self._chunks:
+                yield chunk
+            return
+        try:
+            async for line in self._response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue  # comments, event names, blank separators
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise UpstreamError(f"upstream model server sent an event that is not JSON: "
+                                        f"{self._redact(data[:200])!r}") from None
+                if not isinstance(event, dict):
+                    raise UpstreamError(f"upstream model server sent a JSON {type(event).__name__} event, "
+                                        "not a chat.completion.chunk")
+                if "error" in event:
+                    raise UpstreamError(f"upstream model server failed mid-stream: "
+                                        f"{self._redact(json.dumps(event['error'])[:300])}")
+                yield event
+        except httpx.TimeoutException as exc:
+            raise UpstreamError("upstream model server stopped sending within the timeout", 504) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream model server stream broke: {type(exc).__name__}") from exc
+
+    async def aclose(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+
 class UpstreamModel:
-    """Forward to ``<base_url>/chat/completions`` of an OpenAI-compatible server."""
+    """Forward to ``<base_url>/chat/completions`` of an OpenAI-compatible server.
+
+    The upstream URL and key are never shown: error messages say "upstream model server", and
+    the key (read by ``ServeConfig.upstream_api_key_env``) is sent as a bearer header, so users
+    need not put credentials in the URL (where /healthz, /v1/models and logs used to show them).
+    """
 
     tokenizer = None
 
-    def __init__(self, ref: ModelRef, max_connections: int = 64):
+    def __init__(self, ref: ModelRef, max_connections: int = 64, api_key: str | None = None):
         self.name = ref.name
         self.url = ref.base_url.rstrip("/") + "/chat/completions"
+        self._secrets = [s for s in (api_key, ref.base_url.rstrip("/"), httpx.URL(ref.base_url).host) if s]
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Idle connections expire before a typical server's keep-alive timeout (uvicorn: 5 s), so
         # the gateway rarely reuses a connection the upstream is closing; the one retry below
         # covers the rest (seen once in 2,000 loopback requests before this was added).
-        self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=max_connections,
-                                                            max_keepalive_connections=max_connections,
-                                                            keepalive_expiry=2.0))
+        self.client = httpx.AsyncClient(headers=headers, limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=2.0))
 
-    async def complete(self, body: dict, timeout_s: float) -> dict:
-        payload = {**body, "model": self.name}
+    def redact(self, text: str) -> str:
+        """``text`` without the upstream URL, host or key (upstream error bodies may echo them)."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[upstream]")
+        return text
+
+    def _status_error(self, status: int, text: str) -> UpstreamError:
+        detail = self.redact(text[:300])
+        if status in (400, 422):  # the upstream refused this request's content: the client's to fix
+            return UpstreamError(f"the model server rejected the request: {detail}", 400)
+        if status == 429:
+            return UpstreamError(f"the model server is rate-limiting: {detail}", 429)
+        return UpstreamError(f"upstream model server answered HTTP {status}: {detail}")
+
+    async def _send(self, body: dict, timeout_s: float, stream: bool) -> httpx.Response:
+        request = self.client.build_request("POST", self.url, json={**body, "model": self.name}, timeout=timeout_s)
         try:
             try:
-                response = await self.client.post(self.url, json=payload, timeout=timeout_s)
+                return await self.client.send(request, stream=stream)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
                 # a pooled connection closed under us; a chat completion has no side effect to repeat
-                response = await self.client.post(self.url, json=payload, timeout=timeout_s)
+                request = self.client.build_request("POST", self.url, json={**body, "model": self.name},
+                                                    timeout=timeout_s)
+                return await self.client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
-            raise UpstreamError(f"upstream {self.url} timed out after {timeout_s}s", 504) from exc
+            raise UpstreamError(f"upstream model server timed out after {timeout_s}s", 504) from exc
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"upstream {self.url} unreachable: {type(exc).__name__}: {exc}") from exc
+            raise UpstreamError(f"upstream model server unreachable: {type(exc).__name__}") from exc
+
+    async def complete(self, body: dict, timeout_s: float) -> dict:
+        response = await self._send(body, timeout_s, stream=False)
         if response.status_code != 200:
-            raise UpstreamError(f"upstream {self.url} answered HTTP {response.status_code}: {response.text[:300]}")
+            raise self._status_error(response.status_code, response.text)
         try:
-            return response.json()
+            result = response.json()
         except ValueError as exc:
-            raise UpstreamError(f"upstream {self.url} answered invalid JSON: {response.text[:200]!r}") from exc
+            raise UpstreamError(f"upstream model server answered invalid JSON: "
+                                f"{self.redact(response.text[:200])!r}") from exc
+        if not isinstance(result, dict) or not isinstance(result.get("choices"), list):
+            kind = type(result).__name__ if not isinstance(result, dict) else "object without a choices list"
+            raise UpstreamError(f"upstream model server answered a JSON {kind}, not a chat completion")
+        return result
+
+    async def open_stream(self, body: dict, timeout_s: float) -> UpstreamStream:
+        """Start a streamed completion; raises ``UpstreamError`` before any byte reaches the client
+        if the upstream does not answer 200."""
+        response = await self._send({**body, "stream": True}, timeout_s, stream=True)
+        if response.status_code != 200:
+            try:
+                text = (await response.aread()).decode("utf-8", "replace")
+            finally:
+                await response.aclose()
+            raise self._status_error(response.status_code, text)
+        return UpstreamStream(response, self.redact)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def completion_chunks(completion: dict) -> list[dict]:
+    """A finished ``chat.completion`` as ``chat.completion.chunk`` events (role, content, finish)
+    for models that cannot stream: the client reads one stream shape whatever the model."""
+    base = {"id": completion.get("id", f"chatcmpl-{uuid.uuid4().hex}"), "object": "chat.completion.chunk",
+            "created": completion.get("created", int(time.time())), "model": completion.get("model", "")}
+    chunks = []
+    for choice in completion.get("choices", []):
+        index, message = choice.get("index", 0), choice.get("message", {})
+        chunks.append({**base, "choices": [{"index": index, "delta": {"role": "assistant", "content": ""},
+                                            "finish_reason": None}]})
+        chunks.append({**base, "choices": [{"index": index, "delta": {"content": message.get("content") or ""},
+                                            "finish_reason": None}]})
+        chunks.append({**base, "choices": [{"index": index, "delta": {},
+                                            "finish_reason": choice.get("finish_reason", "stop")}]})
+    return chunks
 
 
 class BackendModel:
@@ -118,6 +223,10 @@ class BackendModel:
                       + sum(c.completion_tokens for c in completions)},
         }
 
+    async def open_stream(self, body: dict, timeout_s: float) -> UpstreamStream:
+        """Generate the whole answer, then stream it as chunks (in-process backends do not stream)."""
+        return UpstreamStream(None, str, completion_chunks(await self.complete(body, timeout_s)))
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -130,12 +239,13 @@ def _text(content) -> str:
     return content or ""
 
 
-def open_chat_model(model: str, backend_name: str | None = None, **options) -> ChatModel:
+def open_chat_model(model: str, backend_name: str | None = None, api_key: str | None = None,
+                    **options) -> ChatModel:
     """``openai:`` references become an ``UpstreamModel``; anything else loads a backend."""
     ref = parse_model_ref(model)
     if ref.scheme == "openai" and backend_name in (None, "openai"):
         if ref.lora:
             raise BackendError(f"{model}: +lora is not supported for an upstream server; "
                                "load the adapter in that server and address it by name")
-        return UpstreamModel(ref)
+        return UpstreamModel(ref, api_key=api_key)
     return BackendModel(model, backend_name, **options)
