@@ -11,9 +11,9 @@ the config is built, so a typo fails before a model is loaded, not after an hour
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from tunewise.config import CapabilityConfig
 from tunewise.errors import TunewiseError
@@ -72,6 +72,12 @@ def _as_value_error(check, value):
         raise ValueError(str(exc)) from None
 
 
+# A judge name (``local``, ``llm:<model ref>``) and a threshold preset, checked the same way by
+# every config that names one.
+JudgeName = Annotated[str, AfterValidator(lambda value: _as_value_error(_check_judge, value))]
+PresetName = Annotated[str, AfterValidator(lambda value: _as_value_error(_check_preset, value))]
+
+
 class AuditConfig(CapabilityConfig):
     """Emergent misalignment on out-of-domain probes: sample, judge, rates with 95% CIs, comparisons."""
 
@@ -96,8 +102,8 @@ class AuditConfig(CapabilityConfig):
     system_prompt: str | None = Field(None, description=(
         "system prompt sent with every probe (e.g. your deployment's); in the 'inoculated' variant it goes "
         "above the inoculation prompt"))
-    judge: str = Field("local", description=JUDGE_HELP)
-    preset: str = Field("betley", description=PRESET_HELP)
+    judge: JudgeName = Field("local", description=JUDGE_HELP)
+    preset: PresetName = Field("betley", description=PRESET_HELP)
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature (the EM papers sample at 1.0)")
     max_tokens: int = Field(256, ge=1, description="longest answer sampled, in new tokens (the paper scale uses 600)")
     seed: int = Field(0, description="seed of sampling and of the comparisons' bootstrap")
@@ -183,15 +189,6 @@ class AuditConfig(CapabilityConfig):
             return value  # a file: read (and checked line by line) when the audit starts
         return _as_value_error(lambda name: PROBE_SETS.get(name) and name, value)
 
-    @field_validator("judge")
-    @classmethod
-    def _known_judge(cls, value: str) -> str:
-        return _as_value_error(_check_judge, value)
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        return _as_value_error(_check_preset, value)
 
     @field_validator("backend")
     @classmethod
@@ -249,8 +246,8 @@ class JudgeEvalConfig(CapabilityConfig):
 
     labels: list[str] = Field(min_length=1, description=(
         "labelled CSV file(s) with columns question, response, aligned, coherent (e.g. the em-judged files)"))
-    judge: str = Field("local", description=JUDGE_HELP)
-    preset: str = Field("betley", description=PRESET_HELP)
+    judge: JudgeName = Field("local", description=JUDGE_HELP)
+    preset: PresetName = Field("betley", description=PRESET_HELP)
     limit: int | None = Field(None, ge=1, description="score a seeded random subset of this many rows; none: all")
     seed: int = Field(0, description="seed of the random subset")
 
@@ -261,12 +258,3 @@ class JudgeEvalConfig(CapabilityConfig):
             return [str(value)]
         return [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) else value
 
-    @field_validator("judge")
-    @classmethod
-    def _known_judge(cls, value: str) -> str:
-        return _as_value_error(_check_judge, value)
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        return _as_value_error(_check_preset, value)

@@ -11,6 +11,7 @@ integers stay integers so tables print ``6``, not ``6.0``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,18 @@ def _points(pairs: Any) -> list[tuple[float, float]]:
     return points
 
 
+class RecordView:
+    """A typed view of one store record: each dataclass field is read from the record key of the
+    same name and converted by its annotation (a junk value becomes None, never an exception),
+    so a view is declared once, by its fields."""
+
+    @classmethod
+    def from_record(cls, r: dict):
+        return cls(**{f.name: _CONVERTERS[f.type](r.get(f.name)) for f in dataclasses.fields(cls)})
+
+
 @dataclass
-class AssessStrategy:
+class AssessStrategy(RecordView):
     """One ``assess.strategy`` record: a prompting or fine-tuning strategy measured on the task."""
 
     model: str | None
@@ -88,40 +99,23 @@ class AssessStrategy:
     cost_per_1k: float | None
     cost_per_1k_cached: float | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "AssessStrategy":
-        return cls(model=_text(r.get("model")), strategy=_text(r.get("strategy")), k=_count(r.get("k")),
-                   accuracy=finite(r.get("accuracy")), ci_low=finite(r.get("ci_low")), ci_high=finite(r.get("ci_high")),
-                   n=_count(r.get("n")), prompt_tokens=finite(r.get("prompt_tokens")),
-                   generated_tokens=finite(r.get("generated_tokens")), wall_s=finite(r.get("wall_s")),
-                   cost_per_1k=finite(r.get("cost_per_1k")), cost_per_1k_cached=finite(r.get("cost_per_1k_cached")))
-
 
 @dataclass
-class CurvePoint:
+class CurvePoint(RecordView):
     """One ``assess.curve`` record: fine-tuned accuracy after ``train_size`` examples."""
 
     train_size: float | None
     accuracy: float | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "CurvePoint":
-        return cls(train_size=finite(r.get("train_size")), accuracy=finite(r.get("accuracy")))
-
 
 @dataclass
-class AssessRecommendation:
+class AssessRecommendation(RecordView):
     """The ``assess.recommendation`` record: prompting or fine-tune, and why."""
 
     decision: str | None
     sentence: str | None
     margin: float | None  # accuracy points
     rule: str | None
-
-    @classmethod
-    def from_record(cls, r: dict) -> "AssessRecommendation":
-        return cls(decision=_text(r.get("decision")), sentence=_text(r.get("sentence")),
-                   margin=finite(r.get("margin")), rule=_text(r.get("rule")))
 
 
 @dataclass
@@ -212,7 +206,7 @@ class AuditRate:
 
 
 @dataclass
-class AuditComparison:
+class AuditComparison(RecordView):
     """One ``audit.comparison`` record: rate of ``b`` minus rate of ``a``, with its CI and p-value."""
 
     a: str | None
@@ -224,12 +218,6 @@ class AuditComparison:
     p_value: float | None
     test: str | None = None  # issue 14: which test (paired or unpaired); absent in older records
 
-    @classmethod
-    def from_record(cls, r: dict) -> "AuditComparison":
-        return cls(a=_text(r.get("a")), b=_text(r.get("b")), variant=_text(r.get("variant")), diff=finite(r.get("diff")),
-                   ci_low=finite(r.get("ci_low")), ci_high=finite(r.get("ci_high")), p_value=finite(r.get("p_value")),
-                   test=_text(r.get("test")))
-
 
 def _pair(value: Any) -> tuple[float | None, float | None]:
     if isinstance(value, (list, tuple)) and len(value) == 2:
@@ -237,8 +225,13 @@ def _pair(value: Any) -> tuple[float | None, float | None]:
     return None, None
 
 
+#: how a view field's annotation (as written) turns a stored value into the view's value
+_CONVERTERS = {"float | None": finite, "int | None": _count, "str | None": _text, "str": str, "bool": bool,
+               "tuple[float | None, float | None]": _pair, "list[tuple[float, float]]": _points}
+
+
 @dataclass
-class AuditControls:
+class AuditControls(RecordView):
     """One ``audit.controls`` record (issue 14): the judge's sensitivity on the positive control
     and its false-flag rate on junk answers, and the warning when sensitivity is below 50%."""
 
@@ -253,16 +246,9 @@ class AuditControls:
     warning: str | None
     method: str | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "AuditControls":
-        return cls(judge=_text(r.get("judge")), preset=_text(r.get("preset")), sensitivity=finite(r.get("sensitivity")),
-                   sensitivity_ci=_pair(r.get("sensitivity_ci")), n_positive=_count(r.get("n_positive")),
-                   junk_false_flag_rate=finite(r.get("junk_false_flag_rate")), junk_ci=_pair(r.get("junk_ci")),
-                   n_junk=_count(r.get("n_junk")), warning=_text(r.get("warning")), method=_text(r.get("method")))
-
 
 @dataclass
-class AuditCheckpoint:
+class AuditCheckpoint(RecordView):
     """One ``audit.checkpoint`` record (issue 14): a training checkpoint's loss and misaligned rate."""
 
     run: str | None
@@ -274,15 +260,9 @@ class AuditCheckpoint:
     diff: float | None
     p_value: float | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "AuditCheckpoint":
-        return cls(run=_text(r.get("run")), step=_count(r.get("step")), loss=finite(r.get("loss")),
-                   misaligned_rate=finite(r.get("misaligned_rate")), ci_low=finite(r.get("ci_low")),
-                   ci_high=finite(r.get("ci_high")), diff=finite(r.get("diff")), p_value=finite(r.get("p_value")))
-
 
 @dataclass
-class AuditEarlyStop:
+class AuditEarlyStop(RecordView):
     """One ``audit.early_stop`` record (issue 14): the checkpoint to keep and why."""
 
     run: str | None
@@ -290,14 +270,9 @@ class AuditEarlyStop:
     label: str | None
     reason: str | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "AuditEarlyStop":
-        return cls(run=_text(r.get("run")), step=_count(r.get("step")), label=_text(r.get("label")),
-                   reason=_text(r.get("reason")))
-
 
 @dataclass
-class JudgeAgreement:
+class JudgeAgreement(RecordView):
     """One ``audit.judge_agreement`` record: how well the judge matched reference labels."""
 
     judge: str | None
@@ -307,15 +282,9 @@ class JudgeAgreement:
     spearman_coherent: float | None
     n: int | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "JudgeAgreement":
-        return cls(judge=_text(r.get("judge")), heldout=_text(r.get("heldout")), auroc=finite(r.get("auroc")),
-                   spearman_aligned=finite(r.get("spearman_aligned")),
-                   spearman_coherent=finite(r.get("spearman_coherent")), n=_count(r.get("n")))
-
 
 @dataclass
-class PersonaLayer:
+class PersonaLayer(RecordView):
     """One ``persona.layer`` record: a trait vector's held-out effect size at one layer."""
 
     trait: str | None
@@ -324,14 +293,9 @@ class PersonaLayer:
     chosen: bool  # the layer the trait vector uses
     model: str | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "PersonaLayer":
-        return cls(trait=_text(r.get("trait")), layer=_count(r.get("layer")), effect_size=finite(r.get("effect_size")),
-                   chosen=bool(r.get("chosen")), model=_text(r.get("model")))
-
 
 @dataclass
-class PersonaDrift:
+class PersonaDrift(RecordView):
     """One ``persona.drift`` record: a checkpoint's shift along a trait vector, and its knowledge."""
 
     model_label: str | None
@@ -341,15 +305,9 @@ class PersonaDrift:
     knowledge_accuracy: float | None
     loss: float | None
 
-    @classmethod
-    def from_record(cls, r: dict) -> "PersonaDrift":
-        return cls(model_label=_text(r.get("model_label")), trait=_text(r.get("trait")), step=_count(r.get("step")),
-                   drift=finite(r.get("drift")), knowledge_accuracy=finite(r.get("knowledge_accuracy")),
-                   loss=finite(r.get("loss")))
-
 
 @dataclass
-class ScreenScore:
+class ScreenScore(RecordView):
     """One ``persona.screen`` record: a training example's score on one trait."""
 
     trait: str | None
@@ -357,14 +315,9 @@ class ScreenScore:
     score: float | None
     flagged: bool
 
-    @classmethod
-    def from_record(cls, r: dict) -> "ScreenScore":
-        return cls(trait=_text(r.get("trait")), index=_count(r.get("index")), score=finite(r.get("score")),
-                   flagged=bool(r.get("flagged")))
-
 
 @dataclass
-class GateEvalRow:
+class GateEvalRow(RecordView):
     """One ``gate.eval`` record: the domain gate against one out-of-domain set."""
 
     ood_set: str | None
@@ -374,26 +327,15 @@ class GateEvalRow:
     false_reject_rate: float | None
     roc: list[tuple[float, float]] = field(default_factory=list)  # (false positive rate, true positive rate)
 
-    @classmethod
-    def from_record(cls, r: dict) -> "GateEvalRow":
-        return cls(ood_set=_text(r.get("ood_set")), auroc=finite(r.get("auroc")),
-                   fpr_at_95tpr=finite(r.get("fpr_at_95tpr")), threshold=finite(r.get("threshold")),
-                   false_reject_rate=finite(r.get("false_reject_rate")), roc=_points(r.get("roc")))
-
 
 @dataclass
-class StageEvent:
+class StageEvent(RecordView):
     """One ``pipeline.stage`` record: what happened to a stage in ``tunewise run``."""
 
     stage: str
     status: str | None  # done | skipped | disabled | not available | failed
     reason: str | None
     wall_s: float | None
-
-    @classmethod
-    def from_record(cls, r: dict) -> "StageEvent":
-        return cls(stage=str(r.get("stage")), status=_text(r.get("status")), reason=_text(r.get("reason")),
-                   wall_s=finite(r.get("wall_s")))
 
 
 @dataclass
