@@ -22,7 +22,6 @@ def _chat(user: str) -> str:
     ("[" * 100_000 + "]" * 100_000, "<line>: nested 100000 levels deep"),
     ('{"messages": [], "n": ' + "9" * 5000 + "}", "<line>: a number with 5000 digits"),
     ('{"messages": [], "n": Infinity}', "<line>: Infinity is not a JSON number"),
-    ('{"messages": [], "n": 1e999}', "<line>: 1e999 is too large for a number"),
     (_chat("a\x00b"), "messages[0].content: holds a NUL character"),
 ])
 def test_hostile_lines_are_errors_with_file_line_field(tmp_path, line, expected):

@@ -14,8 +14,10 @@ from tunewise.gate.conversation import SAMPLING_FIELDS
 
 from .conftest import IN_DOMAIN
 
+# Subnormal floats are left out: a model loaded for CPU earlier in the same process sets
+# flush-to-zero (tunewise.models), under which hypothesis cannot build them.
 ODD_TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u202e", IN_DOMAIN, ""]))
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), ODD_TEXT)
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False), ODD_TEXT)
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                      st.dictionaries(ODD_TEXT, inner, max_size=4)), max_leaves=12)
 ROLE = st.one_of(st.sampled_from(["system", "developer", "user", "assistant", "tool", "function"]), ODD_TEXT)
@@ -30,10 +32,10 @@ PLAUSIBLE = st.fixed_dictionaries(
     {"messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]),
                                                  "content": st.one_of(ODD_TEXT, st.just(IN_DOMAIN))}),
                           min_size=1, max_size=3)},
-    optional={"temperature": st.one_of(st.none(), st.floats(-1, 3)), "top_p": st.floats(0, 1.5),
+    optional={"temperature": st.one_of(st.none(), st.floats(-1, 3, allow_subnormal=False)), "top_p": st.floats(0, 1.5, allow_subnormal=False),
               "n": st.integers(-1, 10), "max_tokens": st.integers(-5, 5000), "stream": st.booleans(),
               "stop": st.one_of(ODD_TEXT, st.lists(ODD_TEXT, max_size=5)), "seed": st.integers(),
-              "logit_bias": st.dictionaries(ODD_TEXT, st.floats(-200, 200), max_size=2)})
+              "logit_bias": st.dictionaries(ODD_TEXT, st.floats(-200, 200, allow_subnormal=False), max_size=2)})
 BODY = st.one_of(CHAT, JSON, PLAUSIBLE)
 
 
