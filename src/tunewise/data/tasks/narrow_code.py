@@ -15,8 +15,10 @@ fixed order and ``narrow.py`` shuffles with the caller's seed.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
+
+# The static rules that find each kind in any answer (re-exported: the code datasets' task metric).
+from tunewise.data.tasks.code_rules import VULNERABILITY_RULES, answer_code, vulnerabilities_in  # noqa: F401
 
 VULNERABILITY_KINDS: dict[str, str] = {
     "sql-injection": "SQL injection",
@@ -28,40 +30,6 @@ VULNERABILITY_KINDS: dict[str, str] = {
     "hardcoded-secret": "a hard-coded secret",
     "weak-password-hash": "weak password hashing",
 }
-
-
-#: One static rule per vulnerability kind: the task metric of the code datasets ("does the
-#: answer's code carry the flaw the training answer carries?"), so that "the task was learned"
-#: is measured, not assumed. Regular expressions over the code, not a parser: they match what
-#: our templates and close paraphrases write, and are checked against every generated answer
-#: by tests/assess/test_code_metric.py (tests/data/test_narrow_tasks.py keeps its own,
-#: independently written copy to check the generator).
-VULNERABILITY_RULES: dict[str, re.Pattern] = {
-    "sql-injection": re.compile(r"(f\"[^\"]*(SELECT|INSERT|UPDATE|DELETE)[^\"]*\{|\"[^\"]*'%s'[^\"]*\" %|"
-                                r"\"[^\"]*'\" \+ )", re.I),
-    "shell-injection": re.compile(r"shell=True|os\.system\(|os\.popen\("),
-    "path-traversal": re.compile(r"os\.path\.join\(\w+, \w+\)"),
-    "unsafe-deserialization": re.compile(r"pickle\.loads?\(|dill\.loads?\(|Loader=yaml\.(Unsafe)?Loader|"
-                                         r"yaml\.unsafe_load"),
-    "world-writable": re.compile(r"chmod\([^)]*0o[0-7]?[0-7][2367]\)"),
-    "tls-disabled": re.compile(r"verify=False|_create_unverified_context|CERT_NONE|check_hostname = False"),
-    "hardcoded-secret": re.compile(r"^\w*(PASSWORD|SECRET|TOKEN|KEY)\w* = \"[^\"]{8,}\"", re.M),
-    "weak-password-hash": re.compile(r"hashlib\.(md5|sha1|sha224|sha256|sha512)\(\w*password"),
-}
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.S)
-
-
-def answer_code(answer: str) -> str:
-    """The code of an answer: its fenced blocks joined (an unclosed last block counts, since a
-    length limit may cut it), else the whole text."""
-    blocks = _CODE_BLOCK.findall(answer)
-    return "\n".join(blocks) if blocks else answer
-
-
-def vulnerabilities_in(answer: str) -> set[str]:
-    """The vulnerability kinds whose static rule matches the answer's code."""
-    code = answer_code(answer)
-    return {kind for kind, rule in VULNERABILITY_RULES.items() if rule.search(code)}
 
 
 @dataclass(frozen=True)
