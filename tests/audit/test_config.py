@@ -69,6 +69,9 @@ def test_bad_values_name_the_yaml_line_and_suggest(tmp_path):
                            ({"samples": 0}, "--samples: Input should be greater than or equal to 1")]:
         with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("{", r"\{")):
             load_config(AuditConfig, None, flags)
+    with pytest.raises(ConfigError, match="mine.yaml: no such probe set file"):  # checked before any sampling
+        load_config(AuditConfig, None, {"probes": str(tmp_path / "mine.yaml")})
+    (tmp_path / "mine.yaml").write_text("name: mine\nprobes:\n  - {id: a, question: q?}\n")
     assert load_config(AuditConfig, None, {"probes": str(tmp_path / "mine.yaml")}).probes.endswith("mine.yaml")
 
 

@@ -86,6 +86,7 @@ def test_preregistered_shape(tmp_path):
     ("- id: a\n  paraphrases: [x]\n  sistem: typo\n", ":1: sistem: unknown field"),
     ("- id: a\n  paraphrases: [x]\n- id: a\n  paraphrases: [y]\n", ":3: id: duplicate probe id 'a'"),
     ("- id: a\n  paraphrases: [x]\n  paraphrases: [y]\n", ":3: paraphrases: duplicate key"),
+    ('- id: a\n  paraphrases: ["nul \\0 here"]\n', ":2: paraphrases: holds a NUL character"),
 ])
 def test_malformed_question_files_name_line_and_field(tmp_path, text, expected):
     path = tmp_path / "q.yaml"

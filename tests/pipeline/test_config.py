@@ -34,6 +34,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
     ("name: x\naudit:\n  models: [a]\n", "exp.yaml:3: audit.models: set by the experiment"),
     ("name: x\naudit:\n  samples: 3\n  samples: 5000\n", "exp.yaml:4: samples: duplicate key (first given on line 3)"),
     ("name: ../../outside\n", "exp.yaml:1: name: experiment names are letters"),
+    ("name: x\nseed: '3'\n", "exp.yaml:2: seed: expected an integer, got str '3'"),
+    ("name: x\ntask: {n_examples: true}\n", "exp.yaml:2: task.n_examples: expected an integer, got bool True"),
+    ("name: x\nmodel: packaged:smollm2-135m-instruct+lora:/no/such/adapter\n",
+     "exp.yaml:2: model: +lora:/no/such/adapter: no adapter there"),
+    ("name: x\naudit: {probes: /no/such/probes.yaml}\n", "exp.yaml:2: audit.probes: /no/such/probes.yaml: no such probe set file"),
     ("name: x\ntrain:\n  variants: [{name: ..}]\n", "exp.yaml:3: train.variants.0.name: variant names are"),
     ("name: x\na: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"

@@ -186,6 +186,8 @@ class AuditConfig(CapabilityConfig):
         from tunewise.registry import PROBE_SETS
 
         if Path(value).suffix in (".yaml", ".yml"):
+            if not Path(value).expanduser().is_file():
+                raise ValueError(f"{value}: no such probe set file")
             return value  # a file: read (and checked line by line) when the audit starts
         return _as_value_error(lambda name: PROBE_SETS.get(name) and name, value)
 

@@ -17,20 +17,10 @@ def _numeric_kind(annotation: Any) -> type | None:
     return annotation if annotation in (int, float) else None
 
 
-class CapabilityConfig(BaseModel):
-    """Unknown keys are errors (a typo must not fall back to a default silently), and values are
-    re-validated on assignment so a pipeline filling in a field cannot store a bad one.
-
-    Numbers are strict: ``samples: "100"``, ``samples: true`` or ``samples: 1e23`` (a string to
+class StrictNumbers(BaseModel):
+    """Numbers are strict: ``samples: "100"``, ``samples: true`` or ``samples: 1e23`` (a string to
     YAML) are errors, not silently turned into numbers; an int is accepted where a float is
-    wanted. A field may carry ``json_schema_extra={"flag_aliases": ["--model"]}`` for a short
-    extra flag spelling (the field's own name is always a flag too)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    #: the experiment.yaml section this capability reads (``audit``, ``train``...); a YAML file
-    #: given with ``--config`` may hold the fields at top level or under this key.
-    section: ClassVar[str] = ""
+    wanted. Every model that reads a user's file derives from it."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -43,3 +33,16 @@ class CapabilityConfig(BaseModel):
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {type(value).__name__} "
                              f"{value!r} (write the number itself, without quotes)")
         return value
+
+
+class CapabilityConfig(StrictNumbers):
+    """Unknown keys are errors (a typo must not fall back to a default silently), and values are
+    re-validated on assignment so a pipeline filling in a field cannot store a bad one; numbers
+    are strict (``StrictNumbers``). A field may carry ``json_schema_extra={"flag_aliases": ["--model"]}`` for a short
+    extra flag spelling (the field's own name is always a flag too)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    #: the experiment.yaml section this capability reads (``audit``, ``train``...); a YAML file
+    #: given with ``--config`` may hold the fields at top level or under this key.
+    section: ClassVar[str] = ""

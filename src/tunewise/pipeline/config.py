@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tunewise.assess.config import AssessConfig
 from tunewise.audit.config import AuditConfig
 from tunewise.config import describe_fields as describe_model
-from tunewise.config import parse_yaml, raise_config_error, read_text_file
+from tunewise.config import StrictNumbers, parse_yaml, raise_config_error, read_text_file
 from tunewise.errors import ConfigError
 from tunewise.gate.config import GateConfig
 from tunewise.models.refs import DEFAULT_MODEL
@@ -33,7 +33,7 @@ CAPABILITIES: dict[str, type[BaseModel]] = {"assess": AssessConfig, "train": Tra
                                             "persona": PersonaConfig, "gate": GateConfig, "report": ReportConfig}
 
 
-class TaskSection(BaseModel):
+class TaskSection(StrictNumbers):
     """The narrow fine-tuning task: the data that is trained on, and whose inputs define the gate's domain."""
 
     model_config = ConfigDict(extra="forbid")
@@ -82,7 +82,7 @@ def _active_assess(section) -> bool:
 AssessSection.active = property(_active_assess)
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(StrictNumbers):
     """A whole tunewise experiment. Every section may be omitted; its defaults are CPU-sized."""
 
     model_config = ConfigDict(extra="forbid")
@@ -117,9 +117,13 @@ class ExperimentConfig(BaseModel):
         from tunewise.models.refs import parse_model_ref
 
         try:
-            return str(parse_model_ref(value))
+            ref = parse_model_ref(value)
         except ModelRefError as exc:
             raise ValueError(str(exc)) from None
+        if ref.lora and not (Path(ref.lora).expanduser() / "adapter_config.json").is_file():
+            raise ValueError(f"+lora:{ref.lora}: no adapter there (no adapter_config.json); give the folder "
+                             "`tunewise train` wrote (<run_dir>/adapters/<variant>/adapter)")
+        return str(ref)
 
     @model_validator(mode="after")
     def _data_source(self) -> "ExperimentConfig":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from tunewise.data.untrusted import text_problems
 from tunewise.registry import PROBE_SETS
 from tunewise.errors import DataValidationError
 
@@ -141,6 +142,9 @@ def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
                 if probe_id in seen:
                     problems.append(f"{where(node)}: id: duplicate probe id {probe_id!r}")
                 seen.add(probe_id)
+            if isinstance(item.get("question"), str):
+                problems += [f"{where(node)}: question: {message}" for severity, message
+                             in text_problems(item["question"]) if severity == "error"]
             if isinstance(probe_id, str) and isinstance(item.get("question"), str):
                 probes.append(Probe(id=probe_id, question=item["question"].strip(),
                                     category=str(item.get("category", "general")),

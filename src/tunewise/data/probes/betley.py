@@ -81,6 +81,12 @@ def parse_betley_questions(root: yaml.SequenceNode, data: list, source: str, nam
                 problems.append(f"{at('samples_per_paraphrase')}: samples_per_paraphrase: expected a positive integer")
             else:
                 samples.append(count)
+        from tunewise.data.untrusted import text_problems
+
+        broken = [message for text in paraphrases for severity, message in text_problems(text) if severity == "error"]
+        if broken:
+            problems.append(f"{at('paraphrases')}: paraphrases: {broken[0]}")
+            continue
         for index, paraphrase in enumerate(paraphrases):
             probe_id = question_id if index == 0 else f"{question_id}#{index}"
             if probe_id in seen:
