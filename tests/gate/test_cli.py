@@ -99,3 +99,14 @@ def test_bad_flags_name_the_flag():
     result = CliRunner().invoke(app, ["gate", "fit", "--data", "task:insecure-cod"])
     assert result.exit_code != 0
     assert "--data" in str(result.exception) and "did you mean 'insecure-code'" in str(result.exception)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--n", "-5"], "--n: Input should be greater than or equal to 1"),
+    (["--eval-fraction", "-0.2"], "--eval-fraction:"),
+    (["--target-false-reject-rate", "1.5"], "--target-false-reject-rate:"),
+])
+def test_negative_or_out_of_range_numbers_are_refused(tmp_path, flags, message):
+    result = CliRunner().invoke(app, ["gate", "fit", "--data", "task:insecure-code", *flags,
+                                      "--run-dir", str(tmp_path)])
+    assert message in str(result.exception) and not (tmp_path / "gate").exists()

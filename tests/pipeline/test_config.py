@@ -34,6 +34,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
     ("name: x\naudit:\n  models: [a]\n", "exp.yaml:3: audit.models: set by the experiment"),
     ("name: x\naudit:\n  samples: 3\n  samples: 5000\n", "exp.yaml:4: samples: duplicate key (first given on line 3)"),
     ("name: ../../outside\n", "exp.yaml:1: name: experiment names are letters"),
+    ("name: x\naudit:\n  samples: " + "[" * 100 + "]" * 100 + "\n", "exp.yaml:3: nested deeper than 64 levels"),
     ("name: x\nseed: '3'\n", "exp.yaml:2: seed: expected an integer, got str '3'"),
     ("name: x\ntask: {n_examples: true}\n", "exp.yaml:2: task.n_examples: expected an integer, got bool True"),
     ("name: x\nmodel: packaged:smollm2-135m-instruct+lora:/no/such/adapter\n",
