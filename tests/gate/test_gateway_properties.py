@@ -55,7 +55,7 @@ def gateway_client(code_gate, code_gate_dir):
             yield client
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(body=BODY)
 def test_no_client_input_gets_a_5xx(gateway_client, body):

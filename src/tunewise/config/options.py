@@ -181,6 +181,9 @@ def load_config(model: type[BaseModel], config_file: str | Path | None = None, f
             data = {k: v for k, v in data.items() if k not in EXPERIMENT_ONLY_KEYS or k in model.model_fields}
         if not isinstance(data, dict):
             raise ConfigError(f"{document.source}:1: expected a mapping of {model.__name__} fields")
+        odd = next((key for key in data if not isinstance(key, str)), None)
+        if odd is not None or None in data:
+            raise ConfigError(f"{document.source}:1: {odd!r}: keys are field names of {model.__name__}")
         values.update(data)
         lines, source = document.lines, document.source
     given = {k: v for k, v in (flags or {}).items() if v is not None}
