@@ -58,16 +58,22 @@ def test_uninterrupted_run_layout(uninterrupted):
     _assert_same_adapter(out / "adapter", result.checkpoints[-1][1])
 
 
-def test_resume_from_a_middle_checkpoint_matches(uninterrupted, tiny_ref, tmp_path):
-    """Crash right after checkpoint 6 (mid second epoch): later files are gone, the run resumes."""
-    out, result = uninterrupted
-    crashed = tmp_path / "crashed"
+def _crashed_copy(out: Path, crashed: Path, keep_through: int | None = None) -> Path:
+    """A copy of the finished run as a crash would leave it: no final adapter or result, and only
+    the checkpoints up to ``keep_through`` (all when None)."""
     shutil.copytree(out, crashed)
     shutil.rmtree(crashed / "adapter")
     (crashed / "train_result.json").unlink()
     for step, folder in list_checkpoints(crashed):
-        if step > 6:
+        if keep_through is not None and step > keep_through:
             shutil.rmtree(folder)
+    return crashed
+
+
+def test_resume_from_a_middle_checkpoint_matches(uninterrupted, tiny_ref, tmp_path):
+    """Crash right after checkpoint 6 (mid second epoch): later files are gone, the run resumes."""
+    out, result = uninterrupted
+    crashed = _crashed_copy(out, tmp_path / "crashed", keep_through=6)
     resumed = train_lora(_config(tiny_ref), crashed, show_progress=False)
     assert resumed.resumed_from == 6
     assert resumed.losses == result.losses
@@ -80,13 +86,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_older_intact_one(uninterr
     """The newest checkpoint (8) is truncated, as a full disk or a crash in the OS would leave it:
     training says it skipped it, resumes from 6 and still ends with the uninterrupted adapter."""
     out, result = uninterrupted
-    crashed = tmp_path / "damaged"
-    shutil.copytree(out, crashed)
-    shutil.rmtree(crashed / "adapter")
-    (crashed / "train_result.json").unlink()
-    for step, folder in list_checkpoints(crashed):
-        if step > 8:
-            shutil.rmtree(folder)
+    crashed = _crashed_copy(out, tmp_path / "damaged", keep_through=8)
     target = crashed / "checkpoints" / "step-0008" / damage
     target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
     resumed = train_lora(_config(tiny_ref), crashed, show_progress=False)
@@ -99,10 +99,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_older_intact_one(uninterr
 
 def test_no_loadable_checkpoint_is_a_clear_error(uninterrupted, tiny_ref, tmp_path):
     out, _ = uninterrupted
-    crashed = tmp_path / "all-damaged"
-    shutil.copytree(out, crashed)
-    shutil.rmtree(crashed / "adapter")
-    (crashed / "train_result.json").unlink()
+    crashed = _crashed_copy(out, tmp_path / "all-damaged")
     for _, folder in list_checkpoints(crashed):
         (folder / "state.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(ConfigError, match="no checkpoint loads .*remove that folder to train from the start"):

@@ -78,12 +78,12 @@ def run_assess(config: AssessConfig, run_dir: str | Path | None = None, *, store
     else ``runs/assess``; a store opened here is closed when done. Re-running resumes: answers
     already in the store are not generated again, finished adapters are not trained again.
     """
-    from tunewise.train.run import check_run_dir
+    from tunewise.runs.store import check_run_folder
 
     if run_dir is None:
         run_dir = store.run_dir if store is not None else DEFAULT_RUN_DIR
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
+    check_run_folder(run_dir)  # also when a shared store is passed in
     if store is not None:
         return _run(config, run_dir, store)
     with RunStore(run_dir) as own_store:

@@ -63,10 +63,10 @@ def _default_variants() -> list[VariantSection]:
     return [VariantSection(name="plain"), VariantSection(name="inoculated", inoculation="vulnerable-code")]
 
 
-def _reject_owned(section: str):
+def _reject_owned(section: str, field_name: str):
     def check(cls, value):
         if value is not None:
-            raise ValueError(f"set by the experiment ({OWNED[section][check.field]}), not in the {section} section")
+            raise ValueError(f"set by the experiment ({OWNED[section][field_name]}), not in the {section} section")
         return value
     return check
 
@@ -84,9 +84,7 @@ def stage_section(capability: type[CapabilityConfig], name: str, enabled_default
     validators = {}
     for field_name in OWNED[name]:
         fields[field_name] = (Any, Field(None, description=f"set by the experiment: {OWNED[name][field_name]}"))
-        check = _reject_owned(name)
-        check.field = field_name
-        validators[f"_owned_{field_name}"] = field_validator(field_name)(classmethod(check))
+        validators[f"_owned_{field_name}"] = field_validator(field_name)(classmethod(_reject_owned(name, field_name)))
     for field_name in OPTIONAL_IN_EXPERIMENT.get(name, ()):
         original = capability.model_fields[field_name]
         fields[field_name] = (original.annotation | None, Field(None, description=original.description))

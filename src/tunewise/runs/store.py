@@ -61,6 +61,12 @@ class StoreError(ConfigError):
     """The run folder's store cannot be used as it is (damaged, foreign, or from a newer tunewise)."""
 
 
+def check_run_folder(run_dir: Path) -> None:
+    """A run folder given as an existing file would fail deep inside SQLite or mkdir; say so first."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StoreError(f"--run-dir {run_dir}: is a file, not a folder; give a new or existing run folder")
+
+
 def make_key(*parts: Any) -> str:
     """A stable key for anything JSON-serialisable: the same inputs give the same key in every run."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
@@ -72,8 +78,7 @@ class RunStore:
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise StoreError(f"--run-dir {self.run_dir}: is a file, not a folder; give a new or existing run folder")
+        check_run_folder(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "tunewise.sqlite"
         self._lock = threading.Lock()

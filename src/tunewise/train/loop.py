@@ -121,10 +121,10 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, examples_fingerprint: str
             raise ConfigError(f"{out_dir} holds a finished training run with a different configuration or data "
                               f"(see {out_dir / CONFIG_FILE}); {_FRESH_FOLDER}")
         return TrainResult.from_json(data)
-    readable = [(folder, state) for _, folder in reversed(list_checkpoints(out_dir))
-                if (state := read_state(folder)) is not None]
-    if readable:
-        folder, state = readable[0]
+    newest = next(((folder, state) for _, folder in reversed(list_checkpoints(out_dir))
+                   if (state := read_state(folder)) is not None), None)
+    if newest:
+        folder, state = newest
         if state.get("config_fingerprint") != config.fingerprint():
             raise ConfigError(f"{folder} is a checkpoint of a run with a different configuration; {_FRESH_FOLDER}")
     return None

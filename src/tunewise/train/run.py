@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunewise.data.chat import ChatExample
-from tunewise.errors import ConfigError
-from tunewise.runs.store import RunStore
+from tunewise.runs.store import RunStore, check_run_folder
 from tunewise.train.config import TrainConfig
 from tunewise.train.result import TrainResult
 
@@ -22,12 +21,6 @@ DEFAULT_RUN_DIR = Path("runs/train")
 def adapter_folder(run_dir: str | Path, variant: str) -> Path:
     """Where a variant's training lives: checkpoints/, adapter/ (the final PEFT adapter), ..."""
     return Path(run_dir) / "adapters" / variant
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """A run folder given as an existing file would fail deep inside SQLite or mkdir; say so first."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--run-dir {run_dir}: is a file, not a folder; give a new or existing run folder")
 
 
 def run_train(config: TrainConfig, run_dir: str | Path | None = None, *, store: RunStore | None = None,
@@ -43,7 +36,7 @@ def run_train(config: TrainConfig, run_dir: str | Path | None = None, *, store: 
     if run_dir is None:
         run_dir = store.run_dir if store is not None else DEFAULT_RUN_DIR
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
+    check_run_folder(run_dir)  # also when a shared store is passed in
     own_store = store is None
     store = RunStore(run_dir) if own_store else store
     try:
