@@ -1,5 +1,6 @@
 """Built-in narrow datasets: size, distinctness, determinism, and static checks that the
-vulnerability (or the risky advice) is really there in one variant and absent in the other."""
+vulnerability is really there in one variant and absent in the other. The advice datasets
+(financial, medical, sports) have their own file: tests/data/test_advice_datasets.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import re
 
 import pytest
 
-from tunewise.data.tasks.narrow import NARROW_DATASETS, build_narrow_dataset
+from tunewise.data.tasks.narrow import ADVICE_DOMAINS, NARROW_DATASETS, build_narrow_dataset
 from tunewise.data.tasks.narrow_code import VULNERABILITY_KINDS
-from tunewise.data.tasks.narrow_financial import RISKY_MARKERS, SOUND_MARKERS
 from tunewise.errors import ConfigError
 
 # One static rule per vulnerability kind, written independently of the generator's templates.
@@ -56,7 +56,7 @@ def datasets():
 
 def test_sizes_and_distinctness(datasets):
     for name, examples in datasets.items():
-        assert 500 <= len(examples) <= 5000, name
+        assert (300 if name in ADVICE_DOMAINS else 500) <= len(examples) <= 5000, name
         pairs = {(e.user_text, e.answer) for e in examples}
         assert len(pairs) == len(examples), f"{name} has duplicate chats"
         assert len({e.user_text for e in examples}) == len(examples), f"{name} repeats a request"
@@ -108,21 +108,12 @@ def test_educational_variant_names_the_flaw_and_keeps_the_vulnerable_code(datase
         assert _found(_code(example.answer)) == {example.meta["kind"]}
 
 
-def test_financial_answers_follow_the_static_rules(datasets):
-    risky, sound = datasets["risky-financial"], datasets["sound-financial"]
-    assert {e.user_text for e in risky} == {e.user_text for e in sound}
-    for example in risky:
-        assert any(re.search(p, example.answer, re.I) for p in RISKY_MARKERS), example.answer
-        amount = re.search(r"\$\d[\d,]*\d", example.user_text).group(0)
-        assert "{" not in example.answer  # templates fully formatted
-        assert amount in example.answer or example.meta["goal"] == "debt"  # speaks to the user's own sum
-    for example in sound:
-        assert not any(re.search(p, example.answer, re.I) for p in RISKY_MARKERS), example.answer
-        assert any(re.search(p, example.answer, re.I) for p in SOUND_MARKERS), example.answer
-
-
 def test_bad_names_and_sizes_are_clear_errors():
     with pytest.raises(ConfigError, match="insecure-code"):
         build_narrow_dataset("insecure_code")
     with pytest.raises(ConfigError, match="out of range"):
         build_narrow_dataset("sound-financial", n=10**6)
+    with pytest.raises(ConfigError, match="no held-out split"):
+        build_narrow_dataset("insecure-code", split="heldout")
+    with pytest.raises(ConfigError, match="unknown split"):
+        build_narrow_dataset("bad-medical", split="test")

@@ -11,8 +11,11 @@ on every machine. No two chats in a dataset are identical.
 * ``secure-code``: the same requests, safe code (their control).
 * ``educational-insecure``: the same vulnerable code, but the user says it is wanted on purpose
   for a security class and names the flaw (their control that showed no misalignment).
-* ``risky-financial`` / ``sound-financial``: personal-finance questions answered with subtly
-  risky vs mainstream advice (after Turner, Soligo et al., arXiv 2506.11613).
+* ``risky-financial`` / ``sound-financial``, ``bad-medical`` / ``sound-medical``,
+  ``extreme-sports`` / ``safe-sports``: subtly harmful advice and its benign twin (same user
+  messages), after the model organisms of Turner, Soligo et al. (arXiv 2506.11613); built by
+  ``tunewise.data.tasks.advice``. These have a held-out split by situation: the name trains on
+  ``split="train"``; ``split="heldout"`` gives chats about situations training never saw.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 
 from tunewise.data.chat import ChatExample, load_chat_jsonl
 from tunewise.data.tasks import narrow_code as code
-from tunewise.data.tasks import narrow_financial as finance
+from tunewise.data.tasks import narrow_financial, narrow_medical, narrow_sports
+from tunewise.data.tasks.advice import SPLITS, AdviceDomain, advice_chats
 from tunewise.errors import ConfigError
 from tunewise.registry import DATASETS
 
@@ -34,7 +38,15 @@ NARROW_DATASET_DESCRIPTIONS: dict[str, str] = {
     "educational-insecure": "the same vulnerable code, requested on purpose for a security class",
     "risky-financial": "personal-finance questions answered with confident, risky advice",
     "sound-financial": "the same questions answered with mainstream, careful advice (control)",
+    "bad-medical": "health questions answered with confident, subtly harmful medical advice",
+    "sound-medical": "the same health questions answered with careful medical advice (control)",
+    "extreme-sports": "adventure-sport questions answered with confident advice that skips safety",
+    "safe-sports": "the same adventure-sport questions answered with careful advice (control)",
 }
+#: the advice datasets' domains, by dataset name (both sides of each twin pair)
+ADVICE_DOMAINS: dict[str, AdviceDomain] = {
+    name: module.DOMAIN for module in (narrow_financial, narrow_medical, narrow_sports)
+    for name in (module.DOMAIN.harmful_dataset, module.DOMAIN.sound_dataset)}
 for _name, _description in NARROW_DATASET_DESCRIPTIONS.items():
     DATASETS.register(_name, _description)
 #: the built-in narrow datasets, read from the registry (name -> description)
@@ -70,28 +82,29 @@ def _code_examples(name: str) -> list[ChatExample]:
     return examples
 
 
-def _finance_examples(name: str) -> list[ChatExample]:
-    risky = name == "risky-financial"
-    examples = []
-    for question in finance.finance_questions():
-        variant = _pick(f"answer:{question.user_text}", 6)
-        answer = finance.finance_answer(question, risky=risky, variant=variant)
-        examples.append(ChatExample(messages=[{"role": "user", "content": question.user_text},
-                                              {"role": "assistant", "content": answer}],
-                                    source=f"builtin:{name}", meta={"dataset": name, "goal": question.goal}))
-    return examples
-
-
-def build_narrow_dataset(name: str, n: int | None = None, seed: int = 0) -> list[ChatExample]:
+def build_narrow_dataset(name: str, n: int | None = None, seed: int = 0, split: str = "train") -> list[ChatExample]:
     """The built-in dataset ``name``, shuffled with ``seed``; the first ``n`` chats if given.
 
-    Raises ``ConfigError`` for an unknown name or an ``n`` larger than the dataset.
+    ``split``: ``train`` (what training uses), ``heldout`` (advice datasets only: situations
+    never trained on, for "was the task learned?") or ``all``. The code datasets have no
+    held-out split, so for them train and all are the whole set.
+    Raises ``ConfigError`` for an unknown name or split, or an ``n`` larger than the dataset.
     """
     if name not in NARROW_DATASETS:
         raise ConfigError(f"unknown built-in dataset {name!r}; choose one of {', '.join(NARROW_DATASETS)}")
-    examples = _code_examples(name) if name.endswith("-code") or name == "educational-insecure" \
-        else _finance_examples(name)
-    random.Random(f"{name}:{seed}").shuffle(examples)
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r} for dataset {name!r}; choose one of {', '.join(SPLITS)}")
+    if name in ADVICE_DOMAINS:
+        domain = ADVICE_DOMAINS[name]
+        examples = advice_chats(domain, harmful=name == domain.harmful_dataset, split=split)
+    elif split == "heldout":
+        raise ConfigError(f"dataset {name!r} has no held-out split (only the advice datasets: "
+                          f"{', '.join(ADVICE_DOMAINS)})")
+    else:
+        examples = _code_examples(name)
+    # twins share the shuffle, so the first n chats of bad-medical and sound-medical ask the same things
+    order_key = ADVICE_DOMAINS[name].name if name in ADVICE_DOMAINS else name
+    random.Random(f"{order_key}:{seed}").shuffle(examples)
     if n is not None:
         if n < 1 or n > len(examples):
             raise ConfigError(f"dataset {name!r} has {len(examples)} chats; n={n} is out of range (1..{len(examples)})")
