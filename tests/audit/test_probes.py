@@ -48,3 +48,20 @@ def test_variants_shape_the_chat():
     assert resolve_variants("json,inoculated,json") == ["plain", "json", "inoculated"]
     with pytest.raises(ConfigError):
         resolve_variants(["yaml"])
+
+
+def test_sets_join_with_plus_into_one_audit():
+    """core+extended is one set (the model organism's >= 300 answers per model); ids stay unique,
+    and an unknown part or a clash is an error naming it."""
+    from tunewise.audit.config import AuditConfig
+    from tunewise.data.probes import combine_probe_sets
+
+    core, extended = load_probe_set("core"), load_probe_set("extended")
+    joined = load_probe_set("core+extended")
+    assert joined.name == "core+extended"
+    assert [p.id for p in joined.probes] == [p.id for p in core.probes + extended.probes]
+    assert AuditConfig(probes="core+extended").probes == "core+extended"
+    with pytest.raises(ValueError, match="nope"):
+        AuditConfig(probes="core+nope")
+    with pytest.raises(DataValidationError, match="in both"):
+        combine_probe_sets([core, core])

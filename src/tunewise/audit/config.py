@@ -88,7 +88,8 @@ class AuditConfig(CapabilityConfig):
         "baseline every other one is compared with; unlabeled: base for the first, then model2, model3..."),
         json_schema_extra={"flag_aliases": ["--model"]})
     probes: str = Field("core", description="probe set: a built-in name (core, extended, harmful-requests, "
-                                            "factual) or a probe-set YAML path")
+                                            "factual), names joined with + (core+extended), or a "
+                                            "probe-set YAML path")
     samples: int = Field(10, ge=1, description=(
         "answers sampled per probe, variant and model (Betley et al.: 100; more answers, narrower intervals)"))
     variants: list[str] = Field(default_factory=list, description=(
@@ -189,7 +190,9 @@ class AuditConfig(CapabilityConfig):
             if not Path(value).expanduser().is_file():
                 raise ValueError(f"{value}: no such probe set file")
             return value  # a file: read (and checked line by line) when the audit starts
-        return _as_value_error(lambda name: PROBE_SETS.get(name) and name, value)
+        for part in value.split("+"):  # core+extended: every part a known set
+            _as_value_error(lambda name: PROBE_SETS.get(name), part.strip())
+        return value
 
 
     @field_validator("backend")

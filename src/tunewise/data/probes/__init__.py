@@ -67,8 +67,11 @@ def available_probe_sets() -> list[str]:
 
 def load_probe_set(name: str | Path) -> ProbeSet:
     """Load a built-in set by name or a YAML file by path; raise ``DataValidationError`` listing
-    every problem as ``file:line: field: message``."""
+    every problem as ``file:line: field: message``. ``core+extended`` joins sets (see
+    ``combine_probe_sets``)."""
     path = Path(name)
+    if isinstance(name, str) and "+" in name and not path.exists():
+        return combine_probe_sets([load_probe_set(part.strip()) for part in name.split("+")])
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = PROBE_SETS.get(str(name)) if str(name) in PROBE_SETS else PROBES_DIR / f"{name}.yaml"
         if not path.exists():
@@ -82,6 +85,27 @@ def load_probe_set(name: str | Path) -> ProbeSet:
     except ConfigError as exc:
         raise DataValidationError(str(exc), [str(exc)]) from None
     return parse_probe_set(text, str(path))
+
+
+def combine_probe_sets(sets: list[ProbeSet]) -> ProbeSet:
+    """One set holding every probe of ``sets`` in order, named ``a+b``: an audit of at least 300
+    answers per model over the core and extended probes (the model-organism recipe) is one audit,
+    so its rates and intervals pool both. A probe id used by two sets is an error, since answers
+    and judgments are keyed by probe id."""
+    owner: dict[str, str] = {}
+    for probe_set in sets:
+        for probe in probe_set.probes:
+            if probe.id in owner:
+                raise DataValidationError(
+                    f"probe id {probe.id!r} is in both {owner[probe.id]!r} and {probe_set.name!r}; "
+                    "rename one before joining the sets", [f"{probe_set.path}: id: duplicate {probe.id!r}"])
+            owner[probe.id] = probe_set.name
+    samples = {s.default_samples for s in sets}
+    return ProbeSet(name="+".join(s.name for s in sets), version=max(s.version for s in sets),
+                    probes=[probe for s in sets for probe in s.probes],
+                    description="; ".join(f"{s.name}: {s.description}" for s in sets),
+                    path="+".join(s.path for s in sets),
+                    default_samples=samples.pop() if len(samples) == 1 else None)
 
 
 def parse_probe_set(text: str, source: str = "<string>") -> ProbeSet:
