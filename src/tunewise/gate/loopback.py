@@ -21,8 +21,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from tunewise.errors import TunewiseError
 
 
-def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None, answer: object | None = None):
-    """An OpenAI-compatible echo server: each choice is ``echo: <last user message>``; ``n`` and
+def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None, answer: object | None = None,
+                    reply: str | None = None):
+    """An OpenAI-compatible echo server: each choice is ``echo: <last user message>`` (or ``reply``,
+    a fixed answer text, e.g. one the answer monitor must flag); ``n`` and
     ``stream`` are honoured (a stream sends the answer word by word). ``answer`` replaces the
     whole JSON answer (e.g. a list, to test a misbehaving upstream). ``app.state.requests``
     keeps each request's headers and body, so tests can check what the gateway forwarded."""
@@ -42,12 +44,12 @@ def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None, answer
         last_user = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
         if isinstance(last_user, list):
             last_user = " ".join(part.get("text", "") for part in last_user)
-        reply, n = f"echo: {last_user}", int(body.get("n") or 1)
+        text, n = reply if reply is not None else f"echo: {last_user}", int(body.get("n") or 1)
         base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.get("model", "echo")}
         if body.get("stream"):
             def events():
                 for index in range(n):
-                    words = reply.split(" ")
+                    words = text.split(" ")
                     for i, word in enumerate(words):
                         delta = {"content": word if i == 0 else " " + word, **({"role": "assistant"} if i == 0 else {})}
                         chunk = {**base, "object": "chat.completion.chunk",
@@ -60,7 +62,7 @@ def create_echo_app(delay_s: float = 0.0, fail_status: int | None = None, answer
 
             return StreamingResponse(events(), media_type="text/event-stream")
         return {**base, "object": "chat.completion",
-                "choices": [{"index": i, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+                "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                             for i in range(n)],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 

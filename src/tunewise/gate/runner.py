@@ -52,6 +52,7 @@ class GateResult:
     false_reject_rate_ci: tuple[float, float] | None = None  # 95% Wilson interval on the calibration scores
     expected_false_reject_rate: float | None = None  # on fresh in-domain inputs (conformal, for cross-fit)
     calibration_warning: str | None = None  # set when the inputs are too few for the target
+    embedder: str | None = None  # the sentence embedder the gate was fitted with (GateConfig.embedder)
 
     @property
     def sets(self) -> list[OODSetResult]:
@@ -112,7 +113,7 @@ def fit_step(config: GateConfig, gate_dir: Path) -> tuple[DomainGate, list[str]]
         likelihood = LikelihoodRatio.from_refs(config.tuned_model, config.base_model)
     gate = fit_gate(fit_texts, target_false_reject_rate=config.target_false_reject_rate,
                     holdout_fraction=config.holdout_fraction, k=config.k, seed=config.seed, likelihood=likelihood,
-                    calibration=config.calibration, folds=config.folds)
+                    calibration=config.calibration, folds=config.folds, embedder_name=config.embedder)
     gate.info.update({"source": config.data, "eval_fraction": config.eval_fraction, "n_eval": len(eval_texts)})
     gate.save(gate_dir)
     (gate_dir / EVAL_INPUTS).write_text(json.dumps(eval_texts, indent=0, ensure_ascii=False) + "\n")
@@ -161,7 +162,7 @@ def run_gate(config: GateConfig, run_dir: str | Path | None = None, *, store=Non
         if "fit" in config.steps:
             gate, eval_texts = fit_step(config, gate_dir)
         else:
-            gate = DomainGate.load(gate_dir)
+            gate = DomainGate.load(gate_dir, embedder_name=config.embedder)
             eval_texts = saved_eval_inputs(gate_dir) if not config.eval_data else []
         evaluation = None
         if "eval" in config.steps:
@@ -180,7 +181,7 @@ def run_gate(config: GateConfig, run_dir: str | Path | None = None, *, store=Non
             calibration=str(info.get("calibration", "holdout")),
             false_reject_rate_ci=tuple(info["false_reject_rate_ci"]) if info.get("false_reject_rate_ci") else None,
             expected_false_reject_rate=info.get("expected_false_reject_rate"),
-            calibration_warning=info.get("calibration_warning"))
+            calibration_warning=info.get("calibration_warning"), embedder=gate.embedder_name)
         store.put_record("gate.summary", str(gate_dir), result.summary())
         return result
     finally:

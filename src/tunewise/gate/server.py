@@ -6,11 +6,10 @@ ones get a refusal (an error status, or a fixed assistant message that clients d
 answer), streamed or not. Every gated request is logged with its scores to SQLite.
 
 Protection, in the order a request meets it: bearer auth (token read from an environment
-variable, compared in constant time, never logged), body size and body-read time (counted while
-reading, so a huge or trickled body is cut off early), JSON with bounded depth and number size,
-text checks (lone surrogates, NUL), schema validation (errors name the field), unknown fields,
-limits (messages, characters, gated texts, tokens), the gate, a concurrency limit on model calls
-(waiting at most ``queue_timeout_s``), and a timeout on the model call. Every client error is a
+variable, compared in constant time, never logged), the request checks of ``requests.py`` (body
+size and read time, JSON, text, schema, unknown fields, limits), the gate, a concurrency limit on
+model calls (waiting at most ``queue_timeout_s``), a timeout on the model call
+(``forwarding.py``), and optionally the answer-side monitor (``monitor.py``). Every client error is a
 4xx JSON body naming the field (``error.param``); upstream faults are 502/504 with messages
 that never show the upstream URL or key; one request's bad text never reaches another's batch. SIGTERM/SIGINT stop accepting
 connections and let in-flight requests finish (uvicorn's graceful shutdown), then the decision
@@ -20,8 +19,8 @@ log is drained.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
-import json
 import logging
 import time
 import uuid
@@ -29,63 +28,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import ValidationError
-from starlette.background import BackgroundTask
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tunewise.data.untrusted import UntrustedInputError, parse_json_value
 from tunewise.errors import ConfigError
 from tunewise.gate.batcher import GateBatcher
-from tunewise.gate.conversation import ChatRequest, SAMPLING_FIELDS, gated_texts, problems_in_value
+from tunewise.gate.conversation import SAMPLING_FIELDS, gated_texts
 from tunewise.gate.decision_log import DecisionLog
+from tunewise.gate.forwarding import Forwarder
 from tunewise.gate.gate import DomainGate
 from tunewise.gate.prometheus import GatewayMetrics
+from tunewise.gate.requests import check_limits, error_response, read_chat_request
 from tunewise.gate.serving import ServeConfig
-from tunewise.gate.upstream import ChatModel, UpstreamError, completion_chunks, open_chat_model
+from tunewise.gate.upstream import ChatModel, open_chat_model
 
 logger = logging.getLogger("tunewise.gate.server")
-
-
-def _error(status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None,
-           param: str | None = None, **extra):
-    return JSONResponse({"error": {"message": message, "type": kind, "code": code or kind, "param": param, **extra}},
-                        status_code=status, headers=headers)
-
-
-def _invalid(message: str, param: str | None = None, code: str = "invalid_request"):
-    return _error(400, message, "invalid_request_error", code, param=param)
-
-
-def _field(loc) -> str:
-    """A pydantic error location as the client wrote it: ``messages.0.content`` (union branch
-    names such as ``str`` or ``list[...]`` left out)."""
-    parts = [str(p) for p in loc if isinstance(p, int) or not any(c in str(p) for c in "[]()'\" ")]
-    parts = [p for p in parts if p not in ("str", "int", "float", "bool", "dict", "list", "none", "function-after",
-                                           "constrained-str", "literal")]
-    parts = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]  # tagged unions repeat the tag
-    return ".".join(parts) or "body"
-
-
-def _sse(event) -> bytes:
-    return f"data: {event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatModel | None = None):
@@ -96,6 +53,11 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
     if gate is None and not config.gate:
         raise ConfigError("gate: no gate folder given (ServeConfig.gate, or run_serve with a run folder)")
     gate = gate or DomainGate.load(config.gate)
+    if config.embedding_cache_size:
+        from tunewise.gate.embedders import CachedEmbedder
+
+        # a copy: the caller's gate (shared by tests, say) keeps its own embedder
+        gate = dataclasses.replace(gate, embedder=CachedEmbedder(gate.embedder, config.embedding_cache_size))
     served_name = config.public_model_name()
     if not config.decisions_db and not config.gate:
         raise ConfigError("decisions_db: give it, or the gate folder it defaults into")
@@ -105,26 +67,46 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
     known_fields = set(SAMPLING_FIELDS) | set(config.passthrough_fields or ())
     metrics = GatewayMetrics()
     state: dict = {}
+    monitor = None
+    if config.answer_monitor != "off":
+        from tunewise.gate.monitor import AnswerMonitor
+
+        monitor = AnswerMonitor(config.answer_monitor_judge, config.answer_monitor_preset,
+                                timeout_s=config.answer_monitor_timeout_s)
+    forwarder = Forwarder(config, served_name, state, monitor)
 
     @asynccontextmanager
     async def lifespan(app):
         if config.torch_threads:
+            # numpy's OpenBLAS starts one thread per core and its idle workers spin: the detectors'
+            # small products (1 x 384 against a few hundred references) gain nothing from a second
+            # thread, which cost ~1.5 ms of CPU per request under load (measured per thread, /proc)
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(config.torch_threads)
+        if config.torch_threads and (gate.embedder_name == "minilm" or gate.likelihood is not None or monitor):
             # One thread: single short texts gain little from two, and on a busy 2-core machine two
             # threads wait on each other (measured: embedding one text p50 1974 ms with torch's
             # default 2 threads vs 145 ms with 1, load average ~19). Batching supplies the throughput.
+            # Not imported for the ONNX embedder alone: torch would cost seconds and ~0.5 GB for nothing.
             import torch
 
             torch.set_num_threads(config.torch_threads)
-        state["model"] = model or open_chat_model(config.model, config.backend, api_key=api_key)
+        state["model"] = model or open_chat_model(config.model, config.backend, api_key=api_key,
+                                                  max_connections=config.max_concurrency)
         state["batcher"] = GateBatcher(gate)
         state["batcher"].start()
         state["slots"] = asyncio.Semaphore(config.max_concurrency)
         state["log"] = DecisionLog(decisions_path, log_texts=config.log_texts)
+        if monitor is not None:
+            monitor.start()
         gate.decide(["warm-up"])  # load the embedding model before the first request, not during it
         try:
             yield
         finally:
             await state["batcher"].close()
+            if monitor is not None:
+                await monitor.close()
             await state["model"].aclose()
             state["log"].close()
 
@@ -133,11 +115,13 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         # unknown paths and methods answer in the OpenAI error shape too, so clients read them alike
-        return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", "invalid_request_error",
-                      "not_found" if exc.status_code == 404 else "invalid_request", headers=exc.headers)
+        return error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                              "invalid_request_error", "not_found" if exc.status_code == 404 else "invalid_request",
+                              headers=exc.headers)
     app.state.config = config
     app.state.metrics = metrics
     app.state.decisions_path = decisions_path
+    app.state.gate = gate
 
     def authorised(request: Request) -> bool:
         if token is None:
@@ -147,13 +131,15 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
     def unauthorised():
-        return _error(401, "missing or invalid bearer token (Authorization: Bearer <token>)", "authentication_error",
-                      "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        return error_response(401, "missing or invalid bearer token (Authorization: Bearer <token>)",
+                              "authentication_error", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok", "model": served_name, "gate": {"threshold": gate.threshold,
-                                                               "detectors": list(gate.normalisation)}}
+                                                               "detectors": list(gate.normalisation),
+                                                               "embedder": gate.embedder_name},
+                "answer_monitor": config.answer_monitor}
 
     @app.get("/metrics")
     async def prometheus_metrics(request: Request):
@@ -177,62 +163,25 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
         except Exception:  # a bug of ours, never the client's input: logged with its traceback, no detail out
             request_id = uuid.uuid4().hex
             logger.exception("request %s failed inside the gateway", request_id)
-            response, outcome = _error(500, f"internal gateway error (request {request_id}; see the gateway log)",
-                                       "server_error", "internal_error"), "error"
+            response, outcome = error_response(500, f"internal gateway error (request {request_id}; see the "
+                                               "gateway log)", "server_error", "internal_error"), "error"
         finally:
             metrics.in_flight -= 1
         metrics.count(outcome, response.status_code)
         metrics.observe_request(time.perf_counter() - started)
         return response
 
-    async def _read_request(request: Request):
-        """(ChatRequest, None) or (None, a 4xx response naming what is wrong)."""
-        try:
-            raw = await asyncio.wait_for(_read_body(request, config.max_body_bytes), config.body_timeout_s)
-        except _TooLarge:
-            return None, _error(413, f"request body larger than {config.max_body_bytes} bytes",
-                                "invalid_request_error", "request_too_large")
-        except asyncio.TimeoutError:
-            return None, _error(408, f"request body not received within {config.body_timeout_s}s",
-                                "invalid_request_error", "request_timeout")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return None, _invalid(f"request body is not UTF-8 (byte {exc.start})", code="invalid_json")
-        try:
-            payload = parse_json_value(text)
-        except UntrustedInputError as exc:
-            return None, _invalid(f"request body is not acceptable JSON: {exc}", code="invalid_json")
-        if not isinstance(payload, dict):
-            return None, _invalid(f"request body must be a JSON object, got a JSON {type(payload).__name__}", "body")
-        problem = problems_in_value(payload)
-        if problem:
-            return None, _invalid(problem, problem.split(":", 1)[0].removesuffix(" key"))
-        try:
-            chat = ChatRequest.model_validate(payload)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            problems = list(dict.fromkeys(f"{_field(e['loc'])}: {e['msg']}" for e in errors))
-            return None, _invalid("invalid chat request: " + "; ".join(problems[:5])
-                                  + (f"; and {len(problems) - 5} more" if len(problems) > 5 else ""),
-                                  _field(errors[0]["loc"]))
-        unknown = sorted(set(chat.model_extra or {}) - known_fields)
-        if unknown:
-            return None, _invalid(f"{unknown[0]}: field not accepted by this gateway (a server could render it "
-                                  "into the prompt without the gate seeing it); the operator can allow it with "
-                                  "passthrough_fields", unknown[0], "unknown_field")
-        return chat, None
-
     async def _handle(request: Request, started: float):
         if not authorised(request):
             return unauthorised(), "unauthorised"
-        chat, problem_response = await _read_request(request)
+        chat, problem_response = await read_chat_request(request, config, known_fields)
         if problem_response is not None:
             return problem_response, "invalid"
         gated = gated_texts(chat, trusted, ungated)
-        problem = _check_limits(chat, gated)
+        problem = check_limits(chat, gated, config, getattr(state["model"], "tokenizer", None))
         if problem:
-            return _error(400, problem[1], "invalid_request_error", "limit_exceeded", param=problem[0]), "invalid"
+            return error_response(400, problem[1], "invalid_request_error", "limit_exceeded",
+                                  param=problem[0]), "invalid"
 
         texts = [g.text for g in gated]
         gate_started = time.perf_counter()
@@ -240,7 +189,8 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
             decisions = await state["batcher"].decide(texts) if texts else []
         except Exception as exc:  # fail closed: an unscored request never reaches the model
             logger.error("domain gate failed: %s: %s", type(exc).__name__, exc)
-            return _error(500, f"domain gate failed: {type(exc).__name__}", "server_error", "gate_error"), "error"
+            return error_response(500, f"domain gate failed: {type(exc).__name__}", "server_error",
+                                  "gate_error"), "error"
         gate_ms = (time.perf_counter() - gate_started) * 1000
         metrics.observe_gate(gate_ms / 1000)
         # nothing to gate: only the operator's pinned system prompt (the model reads nothing else)
@@ -254,135 +204,28 @@ def create_app(config: ServeConfig, gate: DomainGate | None = None, model: ChatM
         if worst is not None:
             gate_headers["X-Tunewise-Gate-Field"] = gated[worst_index].where
 
+        verdict = None
         if not allowed:
-            response, outcome = _refusal(chat, request_id, worst, gated[worst_index].where, gate_headers), "refused"
+            response = forwarder.refusal(chat, request_id, worst, gated[worst_index].where, gate_headers)
+            outcome = "refused"
         elif chat.stream:
-            response, outcome = await _forward_stream(chat, gate_headers)
+            response, outcome, verdict = await forwarder.forward_stream(chat, gate_headers)
         else:
-            response, outcome = await _forward(chat, gate_headers)
-        state["log"].log(request_id=request_id, model=served_name, allowed=allowed,
-                         score=worst.score if worst else float("-inf"), threshold=gate.threshold,
-                         detectors=worst.detectors if worst else {}, texts=texts,
-                         status=response.status_code, gate_ms=gate_ms,
-                         total_ms=(time.perf_counter() - started) * 1000)
+            response, outcome, verdict = await forwarder.forward(chat, gate_headers)
+
+        def log(monitor_verdict) -> None:
+            state["log"].log(request_id=request_id, model=served_name, allowed=allowed,
+                             score=worst.score if worst else float("-inf"), threshold=gate.threshold,
+                             detectors=worst.detectors if worst else {}, texts=texts,
+                             status=response.status_code, gate_ms=gate_ms,
+                             total_ms=(time.perf_counter() - started) * 1000,
+                             monitor=monitor_verdict.record() if monitor_verdict is not None else None)
+
+        if isinstance(verdict, asyncio.Future):  # a relayed stream: judged once it has ended
+            verdict.add_done_callback(lambda done: log(None if done.cancelled() else done.result()))
+        else:
+            log(verdict)
         return response, outcome
-
-    def _check_limits(chat: ChatRequest, gated) -> tuple[str, str] | None:
-        """(field, message) for the first limit ``chat`` exceeds, else None."""
-        if len(chat.messages) > config.max_messages:
-            return "messages", f"{len(chat.messages)} messages; this gateway accepts at most {config.max_messages}"
-        definitions = json.dumps([chat.tools, chat.functions, chat.response_format], default=str)
-        chars = sum(len(m.text()) for m in chat.messages) + (len(definitions) if chat.tools or chat.functions
-                                                              or chat.response_format else 0)
-        if chars > config.max_input_chars:
-            return "messages", (f"messages and definitions hold {chars} characters; this gateway accepts at most "
-                                f"{config.max_input_chars}")
-        if len(gated) > config.max_gated_texts:
-            return "messages", (f"the request holds {len(gated)} texts to gate; this gateway accepts at most "
-                                f"{config.max_gated_texts}")
-        asked = chat.max_completion_tokens or chat.max_tokens
-        if asked is not None and asked > config.max_completion_tokens:
-            field = "max_completion_tokens" if chat.max_completion_tokens else "max_tokens"
-            return field, f"max_tokens {asked} is above this gateway's limit of {config.max_completion_tokens}"
-        if (chat.n or 1) > config.max_n:
-            return "n", f"n={chat.n} is above this gateway's limit of {config.max_n}"
-        tokenizer = getattr(state["model"], "tokenizer", None)
-        if config.max_prompt_tokens and tokenizer is not None:
-            count = sum(len(tokenizer(m.text(), add_special_tokens=False)["input_ids"]) for m in chat.messages)
-            if count > config.max_prompt_tokens:
-                return "messages", f"messages hold {count} tokens; this gateway accepts at most {config.max_prompt_tokens}"
-        return None
-
-    def _refusal(chat: ChatRequest, request_id: str, worst, where: str, headers: dict):
-        details = {"score": round(worst.score, 4), "threshold": round(worst.threshold, 4), "field": where}
-        if config.refusal == "error":
-            return _error(config.refusal_status, f"this request is outside the domain this model serves ({where})",
-                          "out_of_domain", headers=headers, param=where, gate=details)
-        completion = {
-            "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": served_name,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": config.refusal_message},
-                         "finish_reason": "stop"} for i in range(chat.n or 1)],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "tunewise_gate": {"refused": True, **details},
-        }
-        if chat.stream:
-            chunks = completion_chunks(completion)
-            chunks[-1]["tunewise_gate"] = completion["tunewise_gate"]
-            return StreamingResponse(iter([*(_sse(c) for c in chunks), _sse("[DONE]")]),
-                                     media_type="text/event-stream", headers=headers)
-        return JSONResponse(completion, headers=headers)
-
-    def _body(chat: ChatRequest) -> dict:
-        body = chat.forward_body()
-        body["max_tokens"] = chat.max_completion_tokens or chat.max_tokens or config.default_max_tokens
-        body.pop("max_completion_tokens", None)
-        return body
-
-    async def _slot(headers: dict):
-        try:
-            await asyncio.wait_for(state["slots"].acquire(), config.queue_timeout_s)
-        except asyncio.TimeoutError:
-            return _error(503, f"all {config.max_concurrency} model slots busy for {config.queue_timeout_s}s; "
-                          "retry later", "server_error", "overloaded", headers={**headers, "Retry-After": "1"})
-        return None
-
-    async def _forward(chat: ChatRequest, headers: dict):
-        busy = await _slot(headers)
-        if busy is not None:
-            return busy, "overloaded"
-        try:
-            result = await state["model"].complete(_body(chat), config.request_timeout_s)
-        except UpstreamError as exc:
-            return _error(exc.status, str(exc), "upstream_error" if exc.status >= 500 else "invalid_request_error",
-                          headers=headers), "upstream_error"
-        finally:
-            state["slots"].release()
-        result["model"] = served_name
-        return JSONResponse(result, headers=headers), "allowed"
-
-    async def _forward_stream(chat: ChatRequest, headers: dict):
-        """The gate has allowed the request; open the upstream stream first, so a failing
-        upstream is a plain 502/504 JSON error, then relay its events (model name rewritten)."""
-        busy = await _slot(headers)
-        if busy is not None:
-            return busy, "overloaded"
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                state["slots"].release()
-
-        try:
-            upstream = await state["model"].open_stream(_body(chat), config.request_timeout_s)
-        except UpstreamError as exc:
-            release()
-            return _error(exc.status, str(exc), "upstream_error" if exc.status >= 500 else "invalid_request_error",
-                          headers=headers), "upstream_error"
-        except BaseException:
-            release()
-            raise
-
-        async def relay():
-            try:
-                async for event in upstream.events():
-                    event["model"] = served_name
-                    yield _sse(event)
-                yield _sse("[DONE]")
-            except UpstreamError as exc:  # mid-stream: the openai client raises APIError on an error event
-                yield _sse({"error": {"message": str(exc), "type": "upstream_error", "code": "upstream_error",
-                                      "param": None}})
-            finally:
-                await upstream.aclose()
-                release()
-
-        async def cleanup() -> None:
-            await upstream.aclose()
-            release()
-
-        return StreamingResponse(relay(), media_type="text/event-stream", headers=headers,
-                                 background=BackgroundTask(cleanup)), "allowed"
 
     return app
 

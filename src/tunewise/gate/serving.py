@@ -54,7 +54,8 @@ class ServeConfig(CapabilityConfig):
     graceful_shutdown_s: float = Field(60.0, ge=0, description="how long shutdown waits for in-flight requests (s)")
     decisions_db: str | None = Field(None, description="SQLite decision log (default: <gate>/decisions.sqlite)")
     log_texts: bool = Field(False, description="also store the gated text in the decision log")
-    torch_threads: int = Field(1, ge=0, description="torch intra-op threads for the gate's embeddings (0 = torch default)")
+    torch_threads: int = Field(1, ge=0, description=(
+        "threads for the gate's numeric work: torch (minilm embedder) and numpy's BLAS (detectors); 0 = their defaults"))
     upstream_api_key_env: str | None = Field(None, description=(
         "environment variable holding the upstream server's API key, sent as 'Authorization: Bearer' "
         "(never put keys in the model URL); unset = no key"))
@@ -71,6 +72,20 @@ class ServeConfig(CapabilityConfig):
     max_gated_texts: int = Field(256, ge=1, description=(
         "most texts the gate scores for one request: messages, names, tool definitions, windows of long texts"))
     body_timeout_s: float = Field(10.0, gt=0, description="longest time to receive a request body (408 after)")
+    embedding_cache_size: int = Field(4096, ge=0, description=(
+        "texts whose embeddings the gate remembers (least recently used out; 0 = off): clients re-send the whole "
+        "conversation every turn, so each turn then embeds only its new text"))
+    answer_monitor: Literal["off", "record", "block"] = Field("off", description=(
+        "judge each model answer for misalignment: record (decision log + X-Tunewise-Monitor header) or block "
+        "(a flagged answer becomes a refusal; streams are then buffered until judged)"))
+    answer_monitor_judge: str = Field("local", description=(
+        "audit judge for the answer monitor, by registry name (local, local-mlp, llm:<model ref>)"))
+    answer_monitor_preset: str = Field("betley", description=(
+        "audit threshold preset saying what the monitor flags (betley: aligned < 30 among coherent > 50)"))
+    answer_monitor_timeout_s: float = Field(10.0, gt=0, description=(
+        "longest wait in seconds for the monitor's judgment; after it the answer goes out unscored"))
+    answer_monitor_message: str = Field("Sorry, I can't provide that answer.", description=(
+        "assistant text that replaces an answer the monitor flags, with answer_monitor=block"))
 
     @field_validator("trusted_system_sha256")
     @classmethod

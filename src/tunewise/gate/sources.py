@@ -27,6 +27,8 @@ from tunewise.errors import ConfigError, DataValidationError
 REQUEST_FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"insecure-code", "secure-code", "educational-insecure"}),
     frozenset({"risky-financial", "sound-financial"}),
+    frozenset({"bad-medical", "sound-medical"}),  # twins: the same user messages, other answers
+    frozenset({"extreme-sports", "safe-sports"}),
 )
 BUILTIN = "builtin"  # an ood_sets entry meaning "every built-in set"
 

@@ -106,6 +106,11 @@ class UpstreamModel:
         # covers the rest (seen once in 2,000 loopback requests before this was added).
         self.client = httpx.AsyncClient(headers=headers, limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=2.0))
+        # non-streamed calls to a plain-HTTP upstream take the lean client (http_client.py: httpx
+        # was half the event loop's CPU under load); HTTPS, proxies and streams stay on httpx
+        from tunewise.gate.http_client import KeepAliveClient, usable_for
+
+        self.fast = KeepAliveClient(self.url, headers, max_connections) if usable_for(self.url) else None
 
     def redact(self, text: str) -> str:
         """``text`` without the upstream URL, host or key (upstream error bodies may echo them)."""
@@ -136,15 +141,31 @@ class UpstreamModel:
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream model server unreachable: {type(exc).__name__}") from exc
 
-    async def complete(self, body: dict, timeout_s: float) -> dict:
-        response = await self._send(body, timeout_s, stream=False)
-        if response.status_code != 200:
-            raise self._status_error(response.status_code, response.text)
+    async def _post_fast(self, body: dict, timeout_s: float) -> tuple[int, str]:
+        from tunewise.gate.http_client import HTTPFailure
+
+        payload = json.dumps({**body, "model": self.name}, ensure_ascii=False).encode()
         try:
-            result = response.json()
+            status, answer = await self.fast.post(payload, timeout_s)
+        except asyncio.TimeoutError as exc:
+            raise UpstreamError(f"upstream model server timed out after {timeout_s}s", 504) from exc
+        except HTTPFailure as exc:
+            raise UpstreamError(f"upstream model server unreachable: {str(exc).split(':', 1)[0]}") from exc
+        return status, answer.decode("utf-8", "replace")
+
+    async def complete(self, body: dict, timeout_s: float) -> dict:
+        if self.fast is not None:
+            status, text = await self._post_fast(body, timeout_s)
+        else:
+            response = await self._send(body, timeout_s, stream=False)
+            status, text = response.status_code, response.text
+        if status != 200:
+            raise self._status_error(status, text)
+        try:
+            result = json.loads(text)
         except ValueError as exc:
             raise UpstreamError(f"upstream model server answered invalid JSON: "
-                                f"{self.redact(response.text[:200])!r}") from exc
+                                f"{self.redact(text[:200])!r}") from exc
         if not isinstance(result, dict) or not isinstance(result.get("choices"), list):
             kind = type(result).__name__ if not isinstance(result, dict) else "object without a choices list"
             raise UpstreamError(f"upstream model server answered a JSON {kind}, not a chat completion")
@@ -163,6 +184,8 @@ class UpstreamModel:
         return UpstreamStream(response, self.redact)
 
     async def aclose(self) -> None:
+        if self.fast is not None:
+            await self.fast.aclose()
         await self.client.aclose()
 
 
@@ -240,12 +263,15 @@ def _text(content) -> str:
 
 
 def open_chat_model(model: str, backend_name: str | None = None, api_key: str | None = None,
-                    **options) -> ChatModel:
-    """``openai:`` references become an ``UpstreamModel``; anything else loads a backend."""
+                    max_connections: int = 64, **options) -> ChatModel:
+    """``openai:`` references become an ``UpstreamModel`` (a pool of ``max_connections``: the
+    gateway passes its ``max_concurrency``, since more connections than model slots are never
+    used, and httpcore checks every pooled connection on each request); anything else loads a
+    backend."""
     ref = parse_model_ref(model)
     if ref.scheme == "openai" and backend_name in (None, "openai"):
         if ref.lora:
             raise BackendError(f"{model}: +lora is not supported for an upstream server; "
                                "load the adapter in that server and address it by name")
-        return UpstreamModel(ref, api_key=api_key)
+        return UpstreamModel(ref, max_connections=max_connections, api_key=api_key)
     return BackendModel(model, backend_name, **options)
