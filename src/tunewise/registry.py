@@ -68,7 +68,8 @@ class Registry(Generic[T]):
 
 
 # The kinds tunewise has. Each lazy module registers its built-ins when imported.
-JUDGES: Registry[Callable] = Registry("judge", lazy=("tunewise.audit.judges.local", "tunewise.audit.judges.llm"))
+JUDGES: Registry[Callable] = Registry("judge", lazy=("tunewise.audit.judges.local", "tunewise.audit.judges.cross_encoder",
+                                                     "tunewise.audit.judges.llm"))
 BACKENDS: Registry[Callable] = Registry("backend", lazy=("tunewise.models.registry", "tunewise.models.openai_backend",
                                                          "tunewise.models.vllm_backend"))
 METRICS: Registry[Callable] = Registry("metric", lazy=("tunewise.assess.metrics",))

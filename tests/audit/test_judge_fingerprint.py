@@ -1,5 +1,6 @@
 """The judge fingerprint (name, weights and rubric sha256, preset): changes with the weights,
-keys re-judging, and the local judge's weights load without pickle."""
+keys re-judging, and the local judge's weights load without pickle (the cross-encoder's:
+test_cross_encoder_judge.py)."""
 
 import shutil
 

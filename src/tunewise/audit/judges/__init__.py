@@ -1,7 +1,8 @@
 """Judges: ``score(question, answer) -> Judgment``. Registered by name so a new judge is one file.
 
-``get_judge("local")`` is the shipped embedding classifier; ``get_judge("llm:<model ref>")`` asks
-a model with rubric prompts and reads its logprobs. A judge that cannot score an answer raises
+``get_judge("local")`` (also ``"local-mlp"``) is the shipped embedding classifier (``local.py``),
+``get_judge("local-ce")`` the fine-tuned MiniLM cross-encoder (``cross_encoder.py``);
+``get_judge("llm:<model ref>")`` asks a model with rubric prompts and reads its logprobs. A judge that cannot score an answer raises
 ``JudgeError``; the audit records that as a failure, never as a score of 0.
 """
 
@@ -69,7 +70,7 @@ def register_judge(kind: str, factory: Callable[[str], Judge]) -> None:
 
 
 def get_judge(name: str, **options) -> Judge:
-    """``local`` or ``llm:<model ref>`` (e.g. ``llm:packaged:qwen2.5-coder-0.5b-instruct``,
+    """``local`` (= ``local-mlp``), ``local-ce`` or ``llm:<model ref>`` (e.g. ``llm:packaged:qwen2.5-coder-0.5b-instruct``,
     ``llm:openai:gpt-4o@https://api.openai.com/v1``)."""
     kind, _, argument = name.partition(":")
     if kind not in JUDGES:

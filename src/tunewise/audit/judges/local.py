@@ -1,4 +1,4 @@
-"""The ``local`` judge: MiniLM embeddings of question+answer and three small heads (aligned
+"""The ``local`` judge (also ``local-mlp``): MiniLM embeddings of question+answer and three small heads (aligned
 score, coherent score, probability of misaligned) trained on GPT-4o-judged answers by
 ``scripts/train_local_judge.py``. Runs offline in milliseconds per answer, so every audit can be
 judged on a laptop; its measured agreement with GPT-4o on held-out model families is in
@@ -56,10 +56,14 @@ def text_label(answer: str) -> str:
 
 
 class LocalJudge:
-    """Embedding classifier judge. ``score_many`` embeds in batches (about 70 texts/s on 2 CPU
-    cores), so prefer it to ``score`` for many answers."""
+    """Embedding classifier judge (``local``, ``local-mlp``). ``score_many`` embeds in batches
+    (about 70 texts/s on 2 CPU cores), so prefer it to ``score`` for many answers. Also the base
+    of the cross-encoder judge (``cross_encoder.CrossEncoderJudge``, ``local-ce``): the audit
+    treats both as local judges that ship their measured agreement, decision rule and correction
+    counts."""
 
     name = "local"
+    agreement_path = AGREEMENT_PATH
 
     def __init__(self, weights: str | Path = WEIGHTS_PATH):
         self.weights = Path(weights)
@@ -101,9 +105,11 @@ class LocalJudge:
         return out
 
 
-def published_agreement() -> dict:
-    """The held-out agreement measured when the shipped weights were trained."""
-    return json.loads(AGREEMENT_PATH.read_text()) if AGREEMENT_PATH.exists() else {}
+def published_agreement(judge: LocalJudge | None = None) -> dict:
+    """The held-out agreement measured when ``judge``'s weights were trained (the file beside
+    them); without a judge, that of the default ``local`` judge."""
+    path = Path(judge.agreement_path) if judge is not None else AGREEMENT_PATH
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def judge_correction(judge, preset: str) -> dict | None:
@@ -113,4 +119,14 @@ def judge_correction(judge, preset: str) -> dict | None:
     return correction if correction and correction.get("preset") == preset else None
 
 
-register_judge("local", lambda argument="", **options: LocalJudge(argument or WEIGHTS_PATH, **options))
+def named(judge, name: str):
+    """``judge`` answering to the name it was asked for (``local`` or ``local-mlp``: one judge)."""
+    judge.name = name
+    return judge
+
+
+# ``local`` stays this judge: the cross-encoder (``local-ce``) ranked worse on held-out families
+# (nested AUROC 0.843 vs 0.870, docs/audit.md), so it is selectable, not the default.
+for _name in ("local", "local-mlp"):
+    register_judge(_name, lambda argument="", _name=_name, **options: named(
+        LocalJudge(argument or WEIGHTS_PATH, **options), _name))
