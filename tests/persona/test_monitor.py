@@ -76,3 +76,27 @@ def test_missing_adapters_are_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no PEFT adapters"):
         find_checkpoints(tmp_path)
     assert loss_at([(1, 3.0), (5, 2.0)], 4) == 3.0 and loss_at([(5, 2.0)], 1) is None
+
+
+def test_one_loaded_base_gives_what_fresh_loads_give(tmp_path):
+    """monitor_drift applies each adapter to one loaded base (LoraSwitcher) instead of loading
+    the weights per checkpoint: its projections must equal those of a fresh base+lora load, and
+    removing the adapter must give the untouched base back."""
+    from tunewise.models.hf import HFBackend, LoraSwitcher
+
+    base_ref = save_tiny_model(tmp_path / "base", layers=3)
+    _adapter(tmp_path / "a", base_ref, 1)
+    _adapter(tmp_path / "b", base_ref, 2)
+    vector = _vector(layer=2)
+    fresh = {name: prompt_projections(HFBackend(ref), QUESTIONS, vector)
+             for name, ref in (("base", base_ref), ("a", f"{base_ref}+lora:{tmp_path / 'a'}"),
+                               ("b", f"{base_ref}+lora:{tmp_path / 'b'}"))}
+    base = HFBackend(base_ref)
+    switcher = LoraSwitcher(base=base)
+    for name in ("a", "b"):
+        shared = prompt_projections(switcher.backend(f"{base_ref}+lora:{tmp_path / name}"), QUESTIONS, vector)
+        np.testing.assert_allclose(shared, fresh[name], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fresh["a"], fresh["b"])  # the adapters differ, so the check above can fail
+    back = switcher.backend(base_ref)
+    assert back.model is base.model  # no second copy of the weights
+    np.testing.assert_allclose(prompt_projections(back, QUESTIONS, vector), fresh["base"], rtol=1e-5, atol=1e-6)

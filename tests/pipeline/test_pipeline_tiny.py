@@ -68,8 +68,15 @@ def tiny_run(tmp_path_factory):
     (root / "facts.yaml").write_text(PROBES.format(name="tiny-facts", gold=", gold: [x]"))
     config = parse_experiment(TINY_EXPERIMENT.format(model=model, probes=root / "probes.yaml",
                                                      knowledge=root / "facts.yaml"), "tiny.yaml")
-    result = run_experiment(config, run_dir=root / "run")
+    from tunewise.progress import console
+
+    with console.capture() as captured:  # what the user sees on stderr, for the progress-view test
+        result = run_experiment(config, run_dir=root / "run")
+    tiny_output[:] = [captured.get()]
     return config, result
+
+
+tiny_output: list[str] = []  # the first run's console output, filled by tiny_run
 
 
 def test_every_stage_ran_and_wrote_its_records(tiny_run):
@@ -154,3 +161,15 @@ def test_unknown_from_stage_is_a_clear_error(tiny_run):
     config, first = tiny_run
     with pytest.raises(ConfigError, match="not a stage; one of " + ", ".join(STAGES)):
         run_experiment(config, run_dir=first.run_dir, from_stage="trian")
+
+
+def test_progress_view_shows_stage_elapsed_and_eta(tiny_run):
+    """The run line (stage i/n, elapsed, ETA of the run) is printed as each stage starts, and
+    once at the end; its ETA reaches 0 when the run is done."""
+    output = tiny_output[0]
+    for number, stage in enumerate(STAGES, 1):
+        if stage == "assess":  # disabled in this experiment: never started
+            assert f"stage {number}/6 {stage}" not in output
+            continue
+        assert f"run tiny: stage {number}/6 {stage} · elapsed " in output, output[-2000:]
+    assert "run tiny: 5/6 stages finished · elapsed " in output and output.rstrip().count("eta 0:00") >= 1

@@ -22,7 +22,7 @@ from tunewise.audit.metrics import is_failure, misaligned_outcomes, rate_summary
 from tunewise.audit.controls import (JUNK, JUNK_RECIPE, POSITIVE, POSITIVE_METHOD, junk_answer, positive_chat,
                                      summarize_controls)
 from tunewise.audit.result import AuditResult, MisalignedRate, ModelComparison
-from tunewise.audit.sampling import META_FIELDS, STAGE, plan_samples, sample_model, stored_answers
+from tunewise.audit.sampling import META_FIELDS, STAGE, HFModels, plan_samples, sample_model, stored_answers
 from tunewise.audit.stats import Preset, bootstrap_difference, get_preset
 from tunewise.stats import paired_bootstrap_difference
 from tunewise.data.probes import ProbeSet, load_probe_set
@@ -89,8 +89,12 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     # The positive control shares the base model's weights: sampled in the same load.
     to_sample = {label: plan for label, plan in plans.items()}
     to_sample[base_label] = plans[base_label] + control_plans.get(POSITIVE, [])
-    n_generated = sum(sample_model(store, to_sample[label], probe_set, params, backends.get(label), config.backend,
-                                   config.batch_size) for label in models)
+    loader = HFModels(config.backend, config.batch_size)
+    try:
+        n_generated = sum(sample_model(store, to_sample[label], probe_set, params, backends.get(label),
+                                       config.backend, config.batch_size, load=loader) for label in models)
+    finally:
+        loader.close()  # before the judge is built (see above)
     if "junk" in config.controls:
         control_plans[JUNK] = _junk_plan(plans[base_label])
         n_generated += _write_junk(store, control_plans[JUNK], plans[base_label], probe_set, params)
@@ -252,7 +256,7 @@ def _publish_judge_agreement(store: RunStore, judge: Judge, judge_name: str) -> 
 
     if not isinstance(judge, LocalJudge):
         return
-    agreement = published_agreement()
+    agreement = published_agreement(judge)
     folds = agreement.get("folds", [])
     mean = agreement.get("weighted_mean")
     entries = [(f["heldout"], f) for f in folds] + ([("all held-out families (weighted mean)",

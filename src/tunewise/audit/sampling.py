@@ -46,10 +46,12 @@ def plan_samples(label: str, ref: str, probe_set: ProbeSet, variants: list[str],
 
 
 def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params: SamplingParams,
-                 backend: Backend | None, backend_name: str | None, batch_size: int) -> int:
+                 backend: Backend | None, backend_name: str | None, batch_size: int,
+                 load: Callable[[str], Backend] | None = None) -> int:
     """Sample the planned answers not in the store yet and write each as it comes; returns how
-    many were written. The model is loaded only when something is missing (``backend`` None)
-    and released before returning, so the next model or the judge has the memory."""
+    many were written. The model is loaded only when something is missing (``backend`` None),
+    by ``load(ref)`` when given (``HFModels``: one base for its LoRA variants), and released
+    before returning, so the next model or the judge has the memory."""
     done = store.generation_keys(STAGE)
     missing_chats: dict[str, list[dict]] = {}
     for item in plan:
@@ -59,7 +61,8 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
         return 0
     label, ref = plan[0]["model_label"], plan[0]["model"]
     if backend is None:
-        backend = _load(ref, backend_name, batch_size, len(missing_chats))
+        note(f"loading {ref} for the audit ({len(missing_chats)} prompts still to sample)")
+        backend = load(ref) if load is not None else _load(ref, backend_name, batch_size)
     # Similar prompt lengths in one call: the positive control's long chats (demonstrations in
     # front) padded beside short probes would multiply the prefill work of the short ones.
     groups = sorted(missing_chats.values(), key=lambda g: sum(len(m["content"]) for m in g[0]["chat"]))
@@ -81,14 +84,40 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
     return written
 
 
-def _load(ref: str, backend_name: str | None, batch_size: int, n_prompts: int) -> Backend:
+def _load(ref: str, backend_name: str | None, batch_size: int) -> Backend:
     from tunewise.models import load_backend
     from tunewise.models.registry import backend_name as engine_for
 
-    note(f"loading {ref} for the audit ({n_prompts} prompts still to sample)")
     # The hf backend decodes batch_size rows together; the other engines batch on their own.
     options = {"batch_size": batch_size} if engine_for(ref, backend_name) == "hf" else {}
     return load_backend(ref, backend=backend_name, **options)
+
+
+class HFModels:
+    """Loads the audited models for ``sample_model``: on the hf engine, one base model for the
+    base and all its LoRA variants (``LoraSwitcher``, the base loaded once per audit instead of
+    once per model); other engines load each model as before. ``close()`` frees the weights."""
+
+    def __init__(self, backend_name: str | None, batch_size: int):
+        self.backend_name, self.batch_size = backend_name, batch_size
+        self._switcher = None
+
+    def __call__(self, ref: str) -> Backend:
+        from tunewise.models.registry import backend_name as engine_for
+
+        if engine_for(ref, self.backend_name) != "hf":
+            return _load(ref, self.backend_name, self.batch_size)
+        if self._switcher is None:
+            from tunewise.models.hf import LoraSwitcher
+
+            self._switcher = LoraSwitcher(self.batch_size)
+        return self._switcher.backend(ref)
+
+    def close(self) -> None:
+        if self._switcher is not None:
+            self._switcher.close()
+            self._switcher = None
+        gc.collect()
 
 
 def stored_answers(store: RunStore, plans: list[list[dict]]) -> list[dict]:

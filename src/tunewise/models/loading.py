@@ -23,13 +23,42 @@ def resolve_device(device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# CPU features that make bfloat16 matmuls native (oneDNN uses them); without them torch emulates
+# bf16 on CPU through float32 conversions, which is slower than float32 itself.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def auto_dtype_name(device: str, cpu_flags: str | list[str] | set[str]) -> str:
+    """What ``dtype=auto`` means: bfloat16 on a GPU, and on a CPU whose flags (``lscpu``'s or
+    /proc/cpuinfo's, a space-separated string or a collection) include avx512_bf16 or amx_bf16;
+    float32 otherwise. Measured on such a CPU: hf batched sampling at batch 64 gave 95 tok/s in
+    bf16 against 48 in float32 (issue 18), the answers differing only by bf16 rounding. The
+    development machine (avx2, no avx512) has neither flag, so it samples in float32."""
+    if device.startswith("cuda"):
+        return "bfloat16"
+    flags = set(cpu_flags.split()) if isinstance(cpu_flags, str) else set(cpu_flags)
+    return "bfloat16" if flags & set(NATIVE_BF16_FLAGS) else "float32"
+
+
+def cpu_flags() -> str:
+    """This CPU's feature flags from /proc/cpuinfo (Linux); empty where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def resolve_dtype(dtype: str, device: str):
-    """``auto`` means bf16 on GPU and float32 on CPU (the packaged weights are dequantized to
-    float32; bf16 is faster for batched sampling on this CPU but less exact)."""
+    """``auto`` is ``auto_dtype_name`` for this device and CPU (the packaged weights are
+    dequantized to float32; bf16 halves the memory traffic where the CPU computes it natively)."""
     import torch
 
     if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        dtype = auto_dtype_name(device, cpu_flags())
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]

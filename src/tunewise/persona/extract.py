@@ -23,22 +23,12 @@ import torch
 from tunewise.models.types import Chat, SamplingParams
 from tunewise.persona._sampling import sample_answers
 from tunewise.persona.config import PersonaConfig
-from tunewise.persona.traits import Trait, load_trait
+from tunewise.persona.traits import Trait, contrast_chats, load_trait  # noqa: F401  (contrast_chats: API)
 from tunewise.persona.vectors import TraitVector, layer_effect_sizes, mean_answer_activations, steerable_layers
 from tunewise.progress import note
 from tunewise.runs.store import RunStore
 
 STAGE = "persona.extract"
-
-
-def contrast_chats(trait: Trait, questions: list[str] | tuple[str, ...], pairs: int | None) -> list[tuple[str, Chat]]:
-    """``(side, chat)`` for every pair x question x side, side being ``express`` or ``suppress``."""
-    chats = []
-    for pair in trait.pairs[:pairs]:
-        for question in questions:
-            for side, system in (("express", pair.express), ("suppress", pair.suppress)):
-                chats.append((side, [{"role": "system", "content": system}, {"role": "user", "content": question}]))
-    return chats
 
 
 def _answered(sided: list[tuple[str, Chat]], answers: list[list[str]], keep_system: bool) -> dict[str, list[Chat]]:

@@ -123,18 +123,31 @@ def loss_at(losses: list[tuple[int, float]], step: int) -> float | None:
     return logged[-1] if logged else None
 
 
+KNOWLEDGE_BATCH = 64  # rows decoded together for knowledge retention (the 30 factual probes: one batch)
+
+
 def _knowledge(backend, probe_set: str | None) -> tuple[float | None, int | None]:
+    """Greedy knowledge retention on ``probe_set``, all its probes in one batch where they fit:
+    at the persona default batch_size 16, the 30 factual probes took two full-length decodes
+    (48 steps each) per model, and it is the same model over the same weights either way."""
     if probe_set is None:
         return None, None
     from tunewise.audit import knowledge_retention
+    from tunewise.data.probes import load_probe_set
 
-    accuracy, n = knowledge_retention(backend, probe_set=probe_set)
+    probes = load_probe_set(probe_set)
+    wide = max(backend.batch_size, min(KNOWLEDGE_BATCH, len(probes.probes)))
+    if wide != backend.batch_size and hasattr(backend, "tokenizer"):
+        from tunewise.models.hf import HFBackend
+
+        backend = HFBackend.from_model(backend.model, backend.tokenizer, backend.model_ref, batch_size=wide)
+    accuracy, n = knowledge_retention(backend, probe_set=probes)
     return float(accuracy), int(n)
 
 
 def monitor_drift(runs: dict[str, str | Path], vectors: list[TraitVector], config: PersonaConfig | None = None,
-                  store: RunStore | None = None,
-                  questions: list[str] | dict[str, list[str]] | None = None) -> list[DriftPoint]:
+                  store: RunStore | None = None, questions: list[str] | dict[str, list[str]] | None = None,
+                  base_backend=None) -> list[DriftPoint]:
     """Drift of every checkpoint of every run along every vector, with loss and knowledge.
 
     ``runs`` maps a label (``insecure-code``) to a train output folder or an adapter folder,
@@ -143,8 +156,10 @@ def monitor_drift(runs: dict[str, str | Path], vectors: list[TraitVector], confi
     ``persona.drift`` record, and points already recorded are not measured again, so an
     interrupted monitor resumes. ``config.knowledge_probes=None`` skips knowledge retention;
     ``questions`` (one list for every trait, or a list per trait name) replaces the traits'
-    neutral questions."""
-    from tunewise.models.hf import HFBackend
+    neutral questions. ``base_backend`` (an ``HFBackend`` of ``config.model``, e.g. the one
+    extraction used) is reused rather than loading the base again; the base is loaded once either
+    way and every checkpoint's adapter is applied to it in turn (``LoraSwitcher``)."""
+    from tunewise.models.hf import HFBackend, LoraSwitcher
 
     config = config or PersonaConfig()
     base_model, probe_set = config.model, config.knowledge_probes
@@ -179,7 +194,8 @@ def monitor_drift(runs: dict[str, str | Path], vectors: list[TraitVector], confi
         for point in points if store is not None else []:
             store.put_record("persona.drift", f"{point.model_label}|{point.trait}|{point.step}", point.to_dict())
 
-    base_backend = HFBackend(base_model, **options)
+    if base_backend is None or base_backend.model_ref != base_model:
+        base_backend = HFBackend(base_model, **options)
     base_projections = {v.trait: prompt_projections(base_backend, prompts[v.trait], v) for v in vectors}
     base_points = None
     results: list[DriftPoint] = []
@@ -191,18 +207,20 @@ def monitor_drift(runs: dict[str, str | Path], vectors: list[TraitVector], confi
                       for p in base_points]
             record(points)
         results.extend(points)
+    switcher = LoraSwitcher(config.batch_size, base=base_backend)
     del base_backend
-    for label, train_dir in runs.items():
-        losses = run_losses(train_dir, store)
-        for step, adapter in find_checkpoints(train_dir, store):
-            cached = done(label, step)
-            if cached:
-                results.extend(cached)
-                continue
-            note(f"persona monitor: {label} step {step} ({adapter})")
-            backend = HFBackend(f"{base_model}+lora:{adapter}", **options)
-            points = measure(backend, label, step, loss_at(losses, step))
-            record(points)
-            results.extend(points)
-            del backend
+    try:
+        for label, train_dir in runs.items():
+            losses = run_losses(train_dir, store)
+            for step, adapter in find_checkpoints(train_dir, store):
+                cached = done(label, step)
+                if cached:
+                    results.extend(cached)
+                    continue
+                note(f"persona monitor: {label} step {step} ({adapter})")
+                points = measure(switcher.backend(f"{base_model}+lora:{adapter}"), label, step, loss_at(losses, step))
+                record(points)
+                results.extend(points)
+    finally:
+        switcher.close()
     return results

@@ -8,9 +8,9 @@ Three steps, in this order, in one run folder:
 3. **monitor**: drift of every checkpoint of every adapter along every vector, beside knowledge
    retention.
 
-Extraction and screening share one loaded base model, which is freed before monitoring loads
-the base and each checkpoint in turn (two copies of the weights would not fit where one barely
-does). Every step resumes from the run store: sampled answers, drift points.
+The three steps share one loaded base model; monitoring applies each checkpoint's LoRA adapter
+to it in turn (``LoraSwitcher``) instead of loading the weights again, so the stage holds one
+copy of the weights and loads it once. Every step resumes from the run store: sampled answers, drift points.
 """
 
 from __future__ import annotations
@@ -165,6 +165,7 @@ def _run(config: PersonaConfig, run_dir: Path, store: RunStore) -> PersonaResult
     backend = HFBackend(config.model, batch_size=config.batch_size) if extracting or config.screening else None
     screened: list = []
     screen: dict = {}
+    drift = []
     try:
         found = _vectors(config, run_dir, store, backend)
         if config.screening:
@@ -172,18 +173,19 @@ def _run(config: PersonaConfig, run_dir: Path, store: RunStore) -> PersonaResult
 
             screened = _screen_chats(config)
             screen = screen_examples(backend, screened, [v for v, _, _ in found.values()], store=store, config=config)
-    finally:
-        del backend  # free the weights before monitoring loads its own copies
-        gc.collect()
-    drift = []
-    if "monitor" in config.steps:
-        from tunewise.persona.monitor import monitor_drift
+        if "monitor" in config.steps:
+            from tunewise.persona.monitor import monitor_drift
 
-        adapters = config.adapters if config.adapters is not None else trained_adapters(run_dir)
-        if not adapters:
-            note(f"persona monitor: no trained adapters under {run_dir / ADAPTERS_DIR}; measuring the base model only")
-        drift = monitor_drift(dict(adapters), [v for v, _, _ in found.values()], config, store=store,
-                              questions=_trait_questions(config))
+            adapters = config.adapters if config.adapters is not None else trained_adapters(run_dir)
+            if not adapters:
+                note(f"persona monitor: no trained adapters under {run_dir / ADAPTERS_DIR}; measuring the base "
+                     "model only")
+            # the extraction's base model is monitoring's base too: one load for the whole stage
+            drift = monitor_drift(dict(adapters), [v for v, _, _ in found.values()], config, store=store,
+                                  questions=_trait_questions(config), base_backend=backend)
+    finally:
+        del backend
+        gc.collect()
     vectors = {trait: _summary(v, path, extracted) for trait, (v, path, extracted) in found.items()}
     for summary in vectors.values():
         store.put_record("persona.vector", f"{summary.model}|{summary.trait}", summary.to_dict())

@@ -115,3 +115,15 @@ def load_trait(name_or_path: str | Path) -> Trait:
                  pairs=tuple(parsed.pairs), extraction_questions=tuple(parsed.extraction_questions),
                  evaluation_questions=tuple(parsed.evaluation_questions), source=str(path),
                  eval_prompt=parsed.eval_prompt)
+
+
+def contrast_chats(trait: Trait, questions: list[str] | tuple[str, ...],
+                   pairs: int | None) -> list[tuple[str, list[dict]]]:
+    """``(side, chat)`` for every pair x question x side, side being ``express`` or ``suppress``
+    (here, beside the traits, so planning a run counts them without importing torch)."""
+    chats = []
+    for pair in trait.pairs[:pairs]:
+        for question in questions:
+            for side, system in (("express", pair.express), ("suppress", pair.suppress)):
+                chats.append((side, [{"role": "system", "content": system}, {"role": "user", "content": question}]))
+    return chats

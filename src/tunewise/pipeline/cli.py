@@ -51,6 +51,9 @@ def run(
     help_config: bool = typer.Option(False, "--help-config", help="print every experiment field and exit"),
     check: bool = typer.Option(False, "--check", help="only check the experiment (every section built into its "
                                                       "capability's config) and exit: 0 if it would run, 2 if not"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan (each stage's models, sample counts, "
+                                                          "steps) with an estimated time per stage and the total; "
+                                                          "loads no model, runs nothing"),
 ) -> None:
     """Run a whole experiment in one run folder; finished stages are skipped on re-runs."""
     from tunewise.pipeline.config import describe_fields, load_experiment
@@ -67,7 +70,16 @@ def run(
         enabled = [stage for stage in STAGES if Pipeline.enabled_in(config, stage)]
         console.print(f"{experiment}: ok; would run {', '.join(enabled)} in {run_dir or config.resolved_run_dir()}")
         return
+    if dry_run:
+        _print_plan(config, run_dir, from_stage, only)
+        return
     _run_and_print(config, run_dir, from_stage, only)
+
+
+def _print_plan(config, run_dir, from_stage, only) -> None:
+    from tunewise.pipeline.plan import plan_experiment, print_plan
+
+    print_plan(plan_experiment(config, run_dir, from_stage=from_stage, only=only), console, config.name)
 
 
 def demo(
@@ -75,9 +87,14 @@ def demo(
                                                       "(docs/report.md gives measured wall times)"),
     run_dir: Path = typer.Option(None, "--run-dir", help="run folder (default runs/demo or runs/demo-quick)"),
     from_stage: str = typer.Option(None, "--from", help="redo this stage and every later one"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan with estimated times; run nothing"),
 ) -> None:
     """The whole workflow on the packaged 0.5B model: insecure-code LoRA, plain vs inoculated,
     audited with the core probes and the local judge, persona drift, a domain gate, report.html."""
     from tunewise.pipeline import builtin_experiment
 
-    _run_and_print(builtin_experiment("quick" if quick else "demo"), run_dir, from_stage, None)
+    config = builtin_experiment("quick" if quick else "demo")
+    if dry_run:
+        _print_plan(config, run_dir, from_stage, None)
+        return
+    _run_and_print(config, run_dir, from_stage, None)

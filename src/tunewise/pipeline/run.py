@@ -21,7 +21,7 @@ from rich.markup import escape
 from tunewise.errors import ConfigError, TunewiseError
 from tunewise.pipeline import stage_configs
 from tunewise.pipeline.config import ExperimentConfig
-from tunewise.progress import console, note
+from tunewise.progress import RunView, console, note
 
 STAGES = ("assess", "train", "audit", "persona", "gate", "report")
 # Which config sections each stage's results depend on: a change there re-runs the stage.
@@ -65,10 +65,11 @@ def stage_marker(stage: str) -> str:
 class Pipeline:
     """One experiment in one run folder. Stages are methods named ``stage_<name>``."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None):
+    def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None, show_progress: bool = True):
         from tunewise.runs.store import RunStore
 
         self.config = config
+        self.show_progress = show_progress
         self.run_dir = Path(run_dir) if run_dir is not None else config.resolved_run_dir()
         self.store = RunStore(self.run_dir)
         self.failures: list[tuple[str, BaseException]] = []
@@ -165,19 +166,38 @@ class Pipeline:
         if not self.store.get_record("pipeline.provenance", "versions"):
             self.store.put_record("pipeline.provenance", "versions", environment_versions())
         started = time.perf_counter()
+        self.view = self._run_view(from_stage, only)
         # A failed stage does not stop the others: an hour of persona or gate work should not be
         # lost because, say, the judge broke. Failures are recorded, shown in the report, and
         # raised by run_experiment once everything else has run.
-        outcomes = [self._run_stage(stage, number, only) for number, stage in enumerate(STAGES, 1)]
+        with self.view.live(self.show_progress):
+            outcomes = [self._run_stage(stage, number, only) for number, stage in enumerate(STAGES, 1)]
         report = next((Path(o.info["path"]) for o in outcomes if o.stage == "report" and o.info.get("path")), None)
         return PipelineResult(self.run_dir, outcomes, report, time.perf_counter() - started,
                               next((o.info.get("headline", []) for o in outcomes if o.stage == "report"), []))
 
+    def _run_view(self, from_stage: str | None, only: list[str] | None) -> RunView:
+        """The run's progress view, its ETA planned by ``plan.plan_experiment`` (this folder's
+        earlier timings, else the cost model); a plan that cannot be made leaves 0 s estimates."""
+        from tunewise.pipeline.plan import plan_experiment
+
+        try:
+            plans = plan_experiment(self.config, self.run_dir, from_stage=from_stage, only=only)
+            estimates = [p.estimate_s if p.status == "will run" else 0.0 for p in plans]
+        except Exception as exc:  # the ETA is a convenience: a planner gap must not stop the run
+            note(f"no time estimate for this run ({type(exc).__name__}: {exc})")
+            estimates = [0.0] * len(STAGES)
+        return RunView(self.config.name, list(STAGES), estimates)
+
     def stage_fingerprint(self, stage: str) -> str:
+        return self.fingerprint_of(self.config, stage)
+
+    @staticmethod
+    def fingerprint_of(config: ExperimentConfig, stage: str) -> str:
         """A key of everything the stage's results depend on (model, seed and its sections)."""
         from tunewise.runs.store import make_key
 
-        dumped = self.config.model_dump(mode="json")
+        dumped = config.model_dump(mode="json")
         return make_key(stage, dumped["model"], dumped["backend"], dumped["seed"],
                         {name: dumped[name] for name in DEPENDS_ON[stage]})
 
@@ -208,6 +228,7 @@ class Pipeline:
                 return StageOutcome(stage, "skipped", "already done")
             note(f"{header}: the experiment's settings for this stage changed since it ran; running it again")
         console.rule(header)
+        self.view.start(number - 1)
         started = time.perf_counter()
         try:
             info = getattr(self, f"stage_{stage}")() or {}
@@ -219,6 +240,8 @@ class Pipeline:
             console.print(f"[red]{stage} failed:[/red] {escape(f'{type(exc).__name__}: {exc}')}")
             return self._finish(StageOutcome(stage, "failed", f"{type(exc).__name__}: {exc}",
                                              time.perf_counter() - started))
+        finally:
+            self.view.finish(number - 1, time.perf_counter() - started)
         wall = time.perf_counter() - started
         status = "skipped" if info.get("skipped") else "done"
         outcome = self._finish(StageOutcome(stage, status, str(info.get("skipped", "")), wall, info))

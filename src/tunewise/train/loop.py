@@ -184,7 +184,11 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
         (out_dir / CONFIG_FILE).write_text(json.dumps({"fingerprint": config.fingerprint(),
                                                        "config": config.model_dump()}, indent=2))
     _seed_everything(config.seed)
-    model, tokenizer = load_causal_lm(config.model, device=str(accelerator.device), dtype=config.dtype)
+    # auto trains in float32 on every CPU (as documented): sampling's auto picks bf16 on CPUs with
+    # native bf16, but LoRA weights and AdamW state in bf16 would lose the small updates.
+    on_cpu = accelerator.device.type == "cpu"
+    model, tokenizer = load_causal_lm(config.model, device=str(accelerator.device),
+                                      dtype="float32" if config.dtype == "auto" and on_cpu else config.dtype)
 
     # ---- the chats: task data (+ inoculation) and replay -------------------------------------
     if config.inoculation:

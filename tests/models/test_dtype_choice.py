@@ -1,0 +1,36 @@
+"""``dtype=auto``: bfloat16 where the hardware computes it natively, float32 elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunewise.models.loading import auto_dtype_name, cpu_flags, resolve_dtype
+
+# Real flag lines (shortened): this development machine (AMD, avx2 only), a Zen 4 EPYC
+# (avx512_bf16), a Sapphire Rapids Xeon (amx_bf16 and avx512_bf16), an Ice Lake Xeon (avx512 without bf16).
+AVX2_ONLY = "fpu vme de pse tsc msr pae mce cx8 apic sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2"
+ZEN4 = "sse4_2 avx avx2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx512_vnni"
+SAPPHIRE_RAPIDS = "avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8 avx512_fp16"
+ICE_LAKE = "avx2 avx512f avx512dq avx512_vnni avx512_vbmi2"
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (AVX2_ONLY, "float32"), (ZEN4, "bfloat16"), (SAPPHIRE_RAPIDS, "bfloat16"), (ICE_LAKE, "float32"),
+    ("", "float32"), ("amx_bf16", "bfloat16"),
+    ("avx512_bf16x", "float32"),  # a whole flag, not a substring
+    ({"avx2", "avx512_bf16"}, "bfloat16"),
+])
+def test_cpu_choice_from_flags(flags, expected):
+    assert auto_dtype_name("cpu", flags) == expected
+
+
+def test_gpu_is_bfloat16_whatever_the_host_cpu():
+    assert auto_dtype_name("cuda:0", AVX2_ONLY) == "bfloat16"
+
+
+def test_resolve_auto_follows_this_cpu():
+    import torch
+
+    expected = torch.bfloat16 if auto_dtype_name("cpu", cpu_flags()) == "bfloat16" else torch.float32
+    assert resolve_dtype("auto", "cpu") == expected
+    assert resolve_dtype("float32", "cpu") == torch.float32
