@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from tunewise.gate.batcher import MicroBatcher
 
 logger = logging.getLogger("tunewise.gate.monitor")
 
@@ -59,16 +60,13 @@ class AnswerMonitor:
         self.scorer = get_judge(judge_name)
         self.preset = get_preset(preset)
         self.max_batch, self.timeout_s = max_batch, timeout_s
-        self._pending: list[tuple[list[tuple[str, str]], asyncio.Future]] = []
-        self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
-        # one thread: judges hold a model that is not known to be thread-safe, and on a small CPU
-        # one batched call beats several competing ones (same reasoning as gate/batcher.py)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answer-monitor")
+        # one thread (MicroBatcher): judges hold a model that is not known to be thread-safe, and
+        # on a small CPU one batched call beats several competing ones
+        self._batcher = MicroBatcher(lambda pairs: self.scorer.score_many(pairs), max_batch,
+                                     "answer-monitor", wait_on_close=False)
 
     def start(self) -> None:
-        self._wakeup = asyncio.Event()
-        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self._batcher.start()
 
     def verdict_of(self, judgments: list) -> MonitorVerdict:
         import numpy as np
@@ -92,11 +90,9 @@ class AnswerMonitor:
         """The verdict on ``answers`` (one per choice) to ``question``; never raises."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        future = loop.create_future()
-        self._pending.append(([(question, answer) for answer in answers], future))
-        self._wakeup.set()
+        pairs = [(question, answer) for answer in answers]
         try:
-            judgments = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            judgments = await asyncio.wait_for(asyncio.shield(self._batcher.submit(pairs)), self.timeout_s)
         except asyncio.TimeoutError:  # a slow or hung judge never holds an answer longer than this
             logger.warning("answer monitor: no judgment within %ss", self.timeout_s)
             judgments = [TimeoutError(f"no judgment within {self.timeout_s}s")] * len(answers)
@@ -107,57 +103,8 @@ class AnswerMonitor:
         verdict.judge_ms = (loop.time() - started) * 1000
         return verdict
 
-    def _score(self, pairs: list[tuple[str, str]]) -> list:
-        return list(self.scorer.score_many(pairs))
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, size = [], 0
-                while self._pending and (not batch or size + len(self._pending[0][0]) <= self.max_batch):
-                    item = self._pending.pop(0)
-                    batch.append(item)
-                    size += len(item[0])
-                pairs = [pair for request_pairs, _ in batch for pair in request_pairs]
-                try:
-                    judgments = await loop.run_in_executor(self._executor, self._score, pairs)
-                    if len(judgments) != len(pairs):
-                        raise RuntimeError(f"judge returned {len(judgments)} judgments for {len(pairs)} answers")
-                except Exception as exc:  # noqa: BLE001 - re-judge each request alone: one bad answer fails alone
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exception=exc)
-                        continue
-                    for request_pairs, future in batch:
-                        try:
-                            _settle(future, await loop.run_in_executor(self._executor, self._score, request_pairs))
-                        except Exception as alone:  # noqa: BLE001
-                            _settle(future, exception=alone)
-                    continue
-                offset = 0
-                for request_pairs, future in batch:
-                    _settle(future, judgments[offset:offset + len(request_pairs)])
-                    offset += len(request_pairs)
-
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
-        self._executor.shutdown(wait=False, cancel_futures=True)  # a hung judgment must not hold shutdown
-
-
-def _settle(future: asyncio.Future, result=None, exception: BaseException | None = None) -> None:
-    if future.done():
-        return
-    if exception is not None:
-        future.set_exception(exception)
-    else:
-        future.set_result(result)
+        await self._batcher.close()
 
 
 def question_of(chat) -> str:
