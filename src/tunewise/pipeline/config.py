@@ -39,7 +39,8 @@ class TaskSection(StrictNumbers):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = Field("insecure-code", description=(
         "built-in narrow dataset (tunewise.registry.DATASETS: insecure-code, secure-code, educational-insecure, "
-        "risky-financial, sound-financial); ignored when `data` is given"))
+        "bad-medical, extreme-sports, risky-financial and their sound twins sound-medical, safe-sports, "
+        "sound-financial); ignored when `data` is given"))
     data: str | None = Field(None, description="chat JSONL file to train on instead of a built-in dataset "
                                                "(relative paths are relative to the experiment file)")
     n_examples: int | None = Field(200, ge=1, description="use this many training chats (None: all)")
