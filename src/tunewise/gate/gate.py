@@ -44,12 +44,6 @@ class LazyEmbedder:
         return get_embedder(self.name)(texts)
 
 
-def _default_embedder(texts: list[str]) -> np.ndarray:  # kept for callers that passed it explicitly
-    from tunewise.embeddings import embed_texts
-
-    return embed_texts(texts)
-
-
 @dataclass
 class GateDecision:
     """One input's verdict: ``score`` is the combined standardised score, ``detectors`` the raw

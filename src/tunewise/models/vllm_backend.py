@@ -118,11 +118,9 @@ def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX). Without it, bf16 is emulated
     and slow: measured on an AVX2-only EPYC here, a bf16 1024^3 matmul ran at 0.2 GFLOP/s vs 8-13
     in fp32, and vLLM's oneDNN bf16 linear could not be created."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    from tunewise.models.loading import auto_dtype_name, cpu_flags
+
+    return auto_dtype_name("cpu", cpu_flags()) == "bfloat16"
 
 
 def resolve_vllm_dtype(dtype: str, on_cpu: bool) -> str:

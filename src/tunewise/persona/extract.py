@@ -23,7 +23,7 @@ import torch
 from tunewise.models.types import Chat, SamplingParams
 from tunewise.persona._sampling import sample_answers
 from tunewise.persona.config import PersonaConfig
-from tunewise.persona.traits import Trait, contrast_chats, load_trait  # noqa: F401  (contrast_chats: API)
+from tunewise.persona.traits import Trait, contrast_chats, load_trait
 from tunewise.persona.vectors import TraitVector, layer_effect_sizes, mean_answer_activations, steerable_layers
 from tunewise.progress import note
 from tunewise.runs.store import RunStore

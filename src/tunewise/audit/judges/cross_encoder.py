@@ -12,7 +12,6 @@ correction in the file's metadata. Loading uses safetensors only: no pickle, no 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tunewise.audit.judges import JudgeError, Judgment, register_judge
-from tunewise.audit.judges.local import LocalJudge, text_label
+from tunewise.audit.judges.local import LocalJudge, file_sha256, text_label
 from tunewise.errors import ModelLoadError
 
 WEIGHTS_PATH = Path(__file__).parents[1] / "cross_encoder_judge.safetensors"
@@ -28,14 +27,6 @@ AGREEMENT_PATH = WEIGHTS_PATH.with_name("cross_encoder_judge_agreement.json")
 MAX_LENGTH = 256  # tokens of question + answer; 99% of the em-judged pairs are shorter than 232
 BATCH = 32
 OUTPUTS = ("aligned", "coherent", "misaligned")  # the head's three logits, in this order
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def base_folder() -> Path:
@@ -190,7 +181,7 @@ class CrossEncoderJudge(LocalJudge):
         self.weights = Path(weights)
         tensors, self.meta = load_weights(self.weights)
         self.agreement_path = self.weights.with_name(self.weights.stem + "_agreement.json")
-        base_sha = _sha256(base_folder() / "model.safetensors")
+        base_sha = file_sha256(base_folder() / "model.safetensors")
         if base_sha != self.meta.get("base_sha256"):
             raise ModelLoadError(f"{self.weights}: trained on a MiniLM with sha256 {self.meta.get('base_sha256')}, "
                                  f"the packaged one is {base_sha}; fix: retrain with "
@@ -201,11 +192,10 @@ class CrossEncoderJudge(LocalJudge):
         self.max_length = int(self.meta.get("max_length", MAX_LENGTH))
         self.decision_rule: dict | None = self.meta.get("decision_rule")
 
-    def fingerprint(self) -> dict:
-        """The weights file's sha256 (trained tensors, decision rule, correction counts and the
-        base MiniLM's sha256, which loading checks) and a hash of the input template."""
-        template = f"pair([CLS] question [SEP] answer [SEP]) longest_first max_length={self.max_length}"
-        return {"weights_sha256": _sha256(self.weights), "rubric_sha256": hashlib.sha256(template.encode()).hexdigest()}
+    def input_template(self) -> str:
+        """One sentence pair, cut longest side first (the weights file also holds the base
+        MiniLM's sha256, which loading checks, so ``fingerprint`` covers the base too)."""
+        return f"pair([CLS] question [SEP] answer [SEP]) longest_first max_length={self.max_length}"
 
     def predict(self, questions: list[str], answers: list[str]) -> np.ndarray:
         """[n, 3]: aligned, coherent, P(misaligned). Pairs are batched by length (little padding)."""

@@ -73,14 +73,17 @@ class LocalJudge:
         # rates 10-25 points under GPT-4o's on unseen families (a regression rarely says < 30).
         self.decision_rule: dict | None = self.meta.get("decision_rule")
 
-    def fingerprint(self) -> dict:
-        """sha256 of the weights file (heads, decision rule and correction counts are all in
-        it) and of the feature template the heads read (this judge's "rubric")."""
+    def input_template(self) -> str:
+        """What the model reads of a (question, answer) pair: the feature template of the heads."""
         from tunewise.audit.judges.local_model import judge_texts
 
-        template = "\x00".join(judge_texts(["{question}"], ["{answer}"])[0]) + "|" + str(self.meta.get("features"))
-        return {"weights_sha256": hashlib.sha256(self.weights.read_bytes()).hexdigest(),
-                "rubric_sha256": hashlib.sha256(template.encode()).hexdigest()}
+        return "\x00".join(judge_texts(["{question}"], ["{answer}"])[0]) + "|" + str(self.meta.get("features"))
+
+    def fingerprint(self) -> dict:
+        """sha256 of the weights file (the trained tensors, decision rule and correction counts
+        are all in it) and of ``input_template`` (this judge's "rubric")."""
+        return {"weights_sha256": file_sha256(self.weights),
+                "rubric_sha256": hashlib.sha256(self.input_template().encode()).hexdigest()}
 
     def score(self, question: str, answer: str) -> Judgment:
         result = self.score_many([(question, answer)])[0]
@@ -103,6 +106,15 @@ class LocalJudge:
             out.append(Judgment(aligned=float(aligned[i]), coherent=float(coherent[i]), label=text_label(answer),
                                 raw=raw))
         return out
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MB blocks (judge weights, the base model they were trained on)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def published_agreement(judge: LocalJudge | None = None) -> dict:
