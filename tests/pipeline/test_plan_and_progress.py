@@ -10,7 +10,8 @@ import time
 import pytest
 
 from tunewise.pipeline import builtin_experiment
-from tunewise.pipeline.plan import CostModel, _checkpoint_steps, _train_steps, plan_experiment
+from tunewise.pipeline.plan import CostModel, _checkpoint_steps, plan_experiment
+from tunewise.train.config import optimizer_steps
 from tunewise.pipeline.run import STAGES
 from tunewise.progress import MAX_RATIO, RunView, clock, estimate_ratio, run_eta
 
@@ -46,9 +47,9 @@ def test_run_view_line_says_stage_elapsed_and_eta():
 
 
 def test_train_steps_and_checkpoints():
-    assert _train_steps(32, 4, 2, 1, None) == 4
-    assert _train_steps(33, 4, 2, 2, None) == 10
-    assert _train_steps(1000, 4, 1, 1, 7) == 7
+    assert optimizer_steps(32, 4, 2, 1, None) == 4
+    assert optimizer_steps(33, 4, 2, 2, None) == 10
+    assert optimizer_steps(1000, 4, 1, 1, 7) == 7
     assert _checkpoint_steps(5, 2) == [2, 4, 5]
 
 

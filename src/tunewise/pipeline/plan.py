@@ -17,12 +17,12 @@ A stage already done with the same settings is planned at 0 s: the run will skip
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewise.errors import TunewiseError
 from tunewise.pipeline import stage_configs
+from tunewise.train.config import optimizer_steps
 
 CHARS_PER_TOKEN = 3.5  # English and Python through the BPE tokenizers of the packaged models
 TEMPLATE_TOKENS = 20  # chat-template tokens around a chat (role markers, SmolLM2's default system prompt)
@@ -109,11 +109,6 @@ def chat_tokens(chat: list[dict]) -> float:
     return TEMPLATE_TOKENS + sum(len(m["content"]) for m in chat) / CHARS_PER_TOKEN
 
 
-def _train_steps(n_chats: int, batch_size: int, grad_accum: int, epochs: int, max_steps: int | None) -> int:
-    steps = epochs * math.ceil(n_chats / (batch_size * grad_accum))
-    return min(steps, max_steps) if max_steps else steps
-
-
 def _checkpoint_steps(steps: int, every: int) -> list[int]:
     return sorted(set(range(every, steps + 1, every)) | {steps})
 
@@ -149,7 +144,7 @@ def _assess(config, cost: CostModel) -> tuple[list[str], float]:
         options, params = ac.train_options, model_parameters(ac.finetune_model or local[0])
         item_tokens = sum(min(options.max_length, chat_tokens([{"content": i.input}, {"content": i.output}]))
                           for i in task.train) / max(1, len(task.train))
-        steps = [_train_steps(size, options.batch_size, options.grad_accum, options.epochs, options.max_steps)
+        steps = [optimizer_steps(size, options.batch_size, options.grad_accum, options.epochs, options.max_steps)
                  for size in plan.curve_sizes]
         work.append(f"learning curve: LoRA on {', '.join(map(str, plan.curve_sizes))} examples "
                     f"({', '.join(map(str, steps))} steps), each evaluated zero-shot on the test split")
@@ -171,7 +166,7 @@ def _train_chats(config):
 
 def _variant_steps(config, n_chats: int) -> int:
     t = config.train
-    return _train_steps(n_chats, t.batch_size, t.grad_accum, t.epochs, t.max_steps)
+    return optimizer_steps(n_chats, t.batch_size, t.grad_accum, t.epochs, t.max_steps)
 
 
 def _train(config, cost: CostModel) -> tuple[list[str], float]:

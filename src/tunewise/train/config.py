@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -53,6 +54,15 @@ def _layers_not_negative(value: list[int] | None) -> list[int] | None:
 LoraTargets = Annotated[list[str] | Literal["all-linear"], AfterValidator(_targets_not_empty),
                         BeforeValidator(_targets_from_text)]
 LoraLayers = Annotated[list[int] | None, BeforeValidator(_layers_from_scalar), AfterValidator(_layers_not_negative)]
+
+
+def optimizer_steps(n_chats: int, batch_size: int, grad_accum: int, epochs: int, max_steps: int | None,
+                    world: int = 1) -> int:
+    """How many optimizer steps a run takes: whole epochs of ``batch_size * grad_accum * world``
+    chats per step (the last step of an epoch may be short), cut at ``max_steps``. The training
+    loop runs exactly this many; ``tunewise run --dry-run`` plans with it without importing torch."""
+    steps = epochs * math.ceil(n_chats / (batch_size * grad_accum * world))
+    return min(steps, max_steps) if max_steps else steps
 
 
 class InoculationConfig(BaseModel):

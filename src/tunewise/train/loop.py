@@ -38,7 +38,7 @@ from tunewise.errors import ConfigError
 from tunewise.progress import console, note
 from tunewise.train.checkpoint import (list_checkpoints, load_newest_intact, prune_checkpoints, read_state,
                                        save_checkpoint)
-from tunewise.train.config import TrainConfig
+from tunewise.train.config import TrainConfig, optimizer_steps
 from tunewise.train.inoculation import apply_inoculation, resolve_inoculation
 from tunewise.train.objective import AnswerLoss
 from tunewise.train.replay import build_replay
@@ -220,9 +220,8 @@ def train_lora(config: TrainConfig, out_dir: str | Path, store=None, examples: l
     world, rank = accelerator.num_processes, accelerator.process_index
     per_step = config.batch_size * config.grad_accum * world
     steps_per_epoch = math.ceil(len(chats) / per_step)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
+    total_steps = optimizer_steps(len(chats), config.batch_size, config.grad_accum, config.epochs,
+                                  config.max_steps, world)
 
     start_step, losses, kls, tokens_before, elapsed_before, resumed_from = 0, [], [], 0, 0.0, None
     resumed, skipped = load_newest_intact(out_dir, peft_model, optimizer)
