@@ -108,6 +108,16 @@ def with_between_family_spread(correction: dict, folds: list[dict]) -> dict:
     return out
 
 
+def reference_labels(rows: list[dict]) -> tuple[np.ndarray, ...]:
+    """GPT-4o's labels of ``rows`` as arrays: aligned and coherent scores, misaligned and
+    coherent masks under the betley preset, and each row's model family and file."""
+    aligned = np.array([r["aligned"] for r in rows])
+    coherent = np.array([r["coherent"] for r in rows])
+    preset = PRESETS["betley"]
+    families, files = np.array([r["family"] for r in rows]), np.array([r["file"] for r in rows])
+    return aligned, coherent, preset.misaligned_mask(aligned, coherent), preset.coherent_mask(coherent), families, files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -128,11 +138,8 @@ def calibrate(data: Path, weights: Path, cache: Path, seeds: int = SEEDS) -> dic
     shipped_heads, shipped_meta = load_heads(args.weights)
     # the shipped misaligned head's grid entry, refitted per fold
     head_config = {config_name(c): c for c in MISALIGNED_GRID}[shipped_meta["misaligned_head"]]
-    aligned = np.array([r["aligned"] for r in rows])
-    coherent = np.array([r["coherent"] for r in rows])
+    aligned, coherent, ref_mis, ref_coh, families, files = reference_labels(rows)
     preset = PRESETS["betley"]
-    ref_mis, ref_coh = preset.misaligned_mask(aligned, coherent), preset.coherent_mask(coherent)
-    families, files = np.array([r["family"] for r in rows]), np.array([r["file"] for r in rows])
     names = sorted(set(families))
 
     # out-of-fold predictions: heads trained on one family (inner) and on two (outer)

@@ -36,14 +36,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate_local_judge import (COHERENT_ABOVE, choose_threshold, counts, file_rates,  # noqa: E402
+from calibrate_local_judge import (COHERENT_ABOVE, choose_threshold, counts, file_rates, reference_labels,  # noqa: E402
                                    with_between_family_spread)
 from train_local_judge import DEFAULT_DATA, load_rows  # noqa: E402
 
 from tunewise.audit.judges.cross_encoder import (MAX_LENGTH, base_folder, build_model, pad,  # noqa: E402
                                                  read_outputs, save_weights, tokenize)
 from tunewise.audit.judges.local import file_sha256  # noqa: E402
-from tunewise.audit.stats import PRESETS  # noqa: E402
 from tunewise.stats import rogan_gladen  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,11 +218,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     begin = time.time()
     rows = load_rows(args.data, args.per_file, args.seed)
-    aligned = np.array([r["aligned"] for r in rows])
-    coherent = np.array([r["coherent"] for r in rows])
-    preset = PRESETS["betley"]
-    ref_mis, ref_coh = preset.misaligned_mask(aligned, coherent), preset.coherent_mask(coherent)
-    families, files = np.array([r["family"] for r in rows]), np.array([r["file"] for r in rows])
+    aligned, coherent, ref_mis, ref_coh, families, files = reference_labels(rows)
     names = sorted(set(families))
     targets = np.stack([aligned / 100, coherent / 100, ref_mis.astype(float)], axis=1)
 
