@@ -37,7 +37,7 @@ def audit_command(
                       f"(95% CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}), p = {_fmt(c.p_value, False)} "
                       f"({escape(c.test)})")
     print_controls(result.controls)
-    print_checkpoints(result.checkpoints, result.early_stop)
+    print_checkpoints(result.checkpoints, result.early_stop, result.task_accuracy.get(next(iter(result.models), "")))
     console.print(f"preset {result.preset}, judge {escape(result.judge)}, judge failures {result.n_failed}; "
                   f"run folder {result.run_dir}")
 
@@ -69,17 +69,20 @@ def print_controls(controls) -> None:
         console.print(f"[bold red]WARNING: {escape(controls.warning)}[/]")
 
 
-def print_checkpoints(points, recommendation) -> None:
-    """Misaligned rate and training loss per checkpoint, and the early-stopping recommendation."""
+def print_checkpoints(points, recommendation, base_accuracy=None) -> None:
+    """Misaligned rate, training loss and held-out task accuracy per checkpoint (with the base
+    model's accuracy for reference), and the early-stopping recommendation."""
     if not points:
         return
     table = Table(title="EM over training (plain probes)")
-    for column in ("step", "loss", "misaligned", "95% CI", "diff vs base", "p"):
+    for column in ("step", "loss", "task accuracy", "misaligned", "95% CI", "diff vs base", "p"):
         table.add_column(column)
     for p in points:
-        table.add_row(str(p.step), _fmt(p.loss, False), _fmt(p.misaligned_rate), f"{_fmt(p.ci_low)}-{_fmt(p.ci_high)}",
-                      _fmt(p.diff), _fmt(p.p_value, False))
+        table.add_row(str(p.step), _fmt(p.loss, False), _fmt(p.task_accuracy), _fmt(p.misaligned_rate),
+                      f"{_fmt(p.ci_low)}-{_fmt(p.ci_high)}", _fmt(p.diff), _fmt(p.p_value, False))
     console.print(table)
+    if base_accuracy is not None:
+        console.print(f"base model: {_fmt(base_accuracy.accuracy)} held-out task accuracy ({base_accuracy.n} items)")
     if recommendation is not None:
         console.print(f"early stopping: {escape(recommendation.label or 'no checkpoint')}: "
                       f"{escape(recommendation.reason)}")

@@ -126,6 +126,10 @@ class AuditConfig(CapabilityConfig):
         "a train run's adapter folder (<run_dir>/adapters/<variant>) or its checkpoints/ folder: audit every "
         "saved checkpoint as a model beside the base, with the training loss at each step and an early-stopping "
         "recommendation"))
+    task_items: int = Field(32, ge=0, description=(
+        "with checkpoints: held-out items of the run's task (advice datasets) answered greedily by the base model "
+        "and each checkpoint; their accuracy is the task performance the early-stopping rule keeps (0, or a task "
+        "without a held-out split: training loss instead)"))
     export_csv: str | None = Field(None, description=(
         "also write every answer with its judgment as CSV in the reference format (response, question, "
         "question_id, aligned, coherent, ...)"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tunewise.audit.checkpoints import (CheckpointPoint, checkpoint_models, checkpoint_points, early_stop,
+from tunewise.audit.checkpoints import (ACCURACY_METRIC, CheckpointPoint, checkpoint_models, checkpoint_points, early_stop,
                                         find_checkpoints, training_losses)
 from tunewise.audit.config import AuditConfig
 from tunewise.audit.export import export_audit_csv
@@ -23,6 +23,7 @@ from tunewise.audit.controls import (JUNK, JUNK_RECIPE, POSITIVE, POSITIVE_METHO
                                      summarize_controls)
 from tunewise.audit.result import AuditResult, MisalignedRate, ModelComparison
 from tunewise.audit.sampling import META_FIELDS, STAGE, HFModels, plan_samples, sample_model, stored_answers
+from tunewise.audit.task_accuracy import TASK_STAGE, heldout_task, stored_accuracy, task_params, task_plan
 from tunewise.audit.stats import Preset, bootstrap_difference, get_preset
 from tunewise.stats import paired_bootstrap_difference
 from tunewise.data.probes import ProbeSet, load_probe_set
@@ -90,9 +91,20 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     to_sample = {label: plan for label, plan in plans.items()}
     to_sample[base_label] = plans[base_label] + control_plans.get(POSITIVE, [])
     loader = HFModels(config.backend, config.batch_size)
+    task, task_plans = None, {}
+    if steps:  # held-out task answers from the base model and each checkpoint, in the same model loads
+        task = heldout_task(find_checkpoints(config.checkpoints)[0], config.task_items)
+        if task is not None:
+            tparams = task_params(config.max_tokens, config.seed)
+            task_plans = {label: task_plan(label, models[label], task, tparams) for label in [base_label, *steps]}
     try:
-        n_generated = sum(sample_model(store, to_sample[label], probe_set, params, backends.get(label),
-                                       config.backend, config.batch_size, load=loader) for label in models)
+        n_generated = 0
+        for label in models:
+            n_generated += sample_model(store, to_sample[label], probe_set, params, backends.get(label),
+                                        config.backend, config.batch_size, load=loader)
+            if label in task_plans:
+                sample_model(store, task_plans[label], probe_set, tparams, backends.get(label), config.backend,
+                             config.batch_size, load=loader, stage=TASK_STAGE)
     finally:
         loader.close()  # before the judge is built (see above)
     if "junk" in config.controls:
@@ -129,7 +141,10 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     result.comparisons = _comparisons(store, audited, list(models), probe_set, variants, judge_name, threshold,
                                       config.seed)
     if steps:
-        result.checkpoints = _checkpoint_curve(store, config.checkpoints, steps, result, probe_set.name)
+        accuracies = {label: stored_accuracy(store, plan, task) for label, plan in task_plans.items()}
+        result.task_accuracy = {label: acc for label, acc in accuracies.items() if acc is not None}
+        result.checkpoints = _checkpoint_curve(store, config.checkpoints, steps, result, probe_set.name,
+                                               task.dataset if task else None)
     store.mark_stage_done(STAGE, {"probe_set": probe_set.name, "judge": judge_name, "preset": threshold.name,
                                   "models": models, "variants": variants, "samples": samples,
                                   "controls": list(control_plans)})
@@ -170,18 +185,25 @@ def _write_junk(store: RunStore, junk_plan: list[dict], base_plan: list[dict], p
 
 
 def _checkpoint_curve(store: RunStore, path: str, steps: dict[str, int], result: AuditResult,
-                      probe_set: str) -> list[CheckpointPoint]:
-    """Misaligned rate and training loss per checkpoint (plain variant), and the early-stop rule."""
+                      probe_set: str, task_dataset: str | None) -> list[CheckpointPoint]:
+    """Misaligned rate, training loss and held-out task accuracy per checkpoint (plain variant),
+    and the early-stop rule (on accuracy where it was measured, else on the fall in loss)."""
     out_dir, found = find_checkpoints(path)
     losses = training_losses(out_dir, found)
     rates = {r.model_label: r for r in result.rates if r.variant == "plain" and r.probe_id == "all"}
     comparisons = {c.b: c for c in result.comparisons if c.variant == "plain"}
-    points = checkpoint_points(steps, losses, rates, comparisons)
+    points = checkpoint_points(steps, losses, rates, comparisons, result.task_accuracy)
+    base = result.task_accuracy.get(next(iter(result.models)))  # the base model's own held-out accuracy
+    if task_dataset is not None:
+        store.put_record("audit.task_accuracy", make_key(str(out_dir), task_dataset, "base"),
+                         {"run": str(out_dir), "dataset": task_dataset, "split": "heldout", "label": "base",
+                          "accuracy": getattr(base, "accuracy", None), "n": getattr(base, "n", 0)})
     for point in points:
         store.put_record("audit.checkpoint", make_key(str(out_dir), point.step, probe_set, result.judge,
                                                       result.preset), {**point.to_record(), "run": str(out_dir)})
     store.put_record("audit.loss", make_key(str(out_dir)), {"run": str(out_dir), "losses": [list(x) for x in losses]})
-    recommendation = early_stop(points)
+    by_accuracy = bool(points) and points[0].performance_metric == ACCURACY_METRIC
+    recommendation = early_stop(points, base_performance=base.accuracy if base is not None and by_accuracy else None)
     store.put_record("audit.early_stop", make_key(str(out_dir), probe_set, result.judge, result.preset),
                      {**recommendation.to_record(), "run": str(out_dir)})
     result.early_stop = recommendation

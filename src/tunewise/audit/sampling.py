@@ -47,12 +47,13 @@ def plan_samples(label: str, ref: str, probe_set: ProbeSet, variants: list[str],
 
 def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params: SamplingParams,
                  backend: Backend | None, backend_name: str | None, batch_size: int,
-                 load: Callable[[str], Backend] | None = None) -> int:
-    """Sample the planned answers not in the store yet and write each as it comes; returns how
-    many were written. The model is loaded only when something is missing (``backend`` None),
-    by ``load(ref)`` when given (``HFModels``: one base for its LoRA variants), and released
-    before returning, so the next model or the judge has the memory."""
-    done = store.generation_keys(STAGE)
+                 load: Callable[[str], Backend] | None = None, stage: str = STAGE) -> int:
+    """Sample the planned answers not in the store yet and write each as it comes (under
+    ``stage``: the held-out task answers have their own); returns how many were written. The
+    model is loaded only when something is missing (``backend`` None), by ``load(ref)`` when
+    given (``HFModels``: one base for its LoRA variants), and released before returning, so the
+    next model or the judge has the memory."""
+    done = store.generation_keys(stage)
     missing_chats: dict[str, list[dict]] = {}
     for item in plan:
         if item["key"] not in done:
@@ -68,7 +69,7 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
     groups = sorted(missing_chats.values(), key=lambda g: sum(len(m["content"]) for m in g[0]["chat"]))
     chats_per_call = max(1, batch_size // params.n)
     written = 0
-    with progress_bar(f"audit: sampling {label}", sum(len(g) for g in groups)) as advance:
+    with progress_bar(f"audit: sampling {label}{' (held-out task)' if stage != STAGE else ''}", sum(len(g) for g in groups)) as advance:
         for start in range(0, len(groups), chats_per_call):
             chunk = groups[start:start + chats_per_call]
             for completion in backend.generate([g[0]["chat"] for g in chunk], params):
@@ -76,7 +77,7 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
                     if item["sample_index"] == completion.sample_index:
                         meta = {k: item[k] for k in META_FIELDS}
                         meta.update(probe_set=probe_set.name, probe_set_version=probe_set.version)
-                        store.add_generation(item["key"], STAGE, ref, item["chat"], completion, params.to_dict(), meta)
+                        store.add_generation(item["key"], stage, ref, item["chat"], completion, params.to_dict(), meta)
                         written += 1
                         advance(1)
     del backend

@@ -20,7 +20,7 @@ import yaml
 
 from tunewise.report.config import ReportConfig
 from tunewise.report.records import (AssessRecommendation, AssessStrategy, AuditCheckpoint, AuditComparison,
-                                     AuditControls, AuditEarlyStop, AuditRate, CurvePoint,
+                                     AuditControls, AuditEarlyStop, AuditRate, AuditTaskAccuracy, CurvePoint,
                                      GateEvalRow, JudgeAgreement, PersonaDrift, PersonaLayer, RunConfig, ScreenScore,
                                      StageEvent, TrainRun, finite, model_column)
 
@@ -80,6 +80,7 @@ class ReportData:
     audit_controls: list = field(default_factory=list)
     audit_checkpoints: list = field(default_factory=list)
     audit_early_stop: list = field(default_factory=list)
+    audit_task_accuracy: list = field(default_factory=list)  # the base model's held-out task accuracy per run
     versions: dict[str, str] = field(default_factory=dict)  # package -> version, see ``recorded_versions``
     #: ``assess.skipped`` payloads {strategy, reason}: what the task's data could not support
     assess_skipped: list[dict] = field(default_factory=list)
@@ -206,6 +207,7 @@ def collect_report_data(store, run_dir: str | Path | None = None, config: Report
         audit_controls=views("audit.controls", AuditControls),
         audit_checkpoints=views("audit.checkpoint", AuditCheckpoint),
         audit_early_stop=views("audit.early_stop", AuditEarlyStop),
+        audit_task_accuracy=views("audit.task_accuracy", AuditTaskAccuracy),
         examples=examples,
         example_models=example_models,
         persona_layers=views("persona.layer", PersonaLayer),

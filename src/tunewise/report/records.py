@@ -249,7 +249,8 @@ class AuditControls(RecordView):
 
 @dataclass
 class AuditCheckpoint(RecordView):
-    """One ``audit.checkpoint`` record (issue 14): a training checkpoint's loss and misaligned rate."""
+    """One ``audit.checkpoint`` record (issue 14): a training checkpoint's loss, held-out task
+    accuracy (where the task has held-out items) and misaligned rate."""
 
     run: str | None
     step: int | None
@@ -259,6 +260,20 @@ class AuditCheckpoint(RecordView):
     ci_high: float | None
     diff: float | None
     p_value: float | None
+    task_accuracy: float | None
+    task_n: int | None
+    performance_metric: str | None
+
+
+@dataclass
+class AuditTaskAccuracy(RecordView):
+    """One ``audit.task_accuracy`` record: the base model's held-out task accuracy, the level a
+    checkpoint's accuracy is read against."""
+
+    run: str | None
+    dataset: str | None
+    accuracy: float | None
+    n: int | None
 
 
 @dataclass

@@ -134,7 +134,8 @@ def section_misalignment(data: ReportData, config: ReportConfig) -> str:
                              num(c.p_value), c.test or "unpaired bootstrap (CI), permutation (p)"]
                             for c in data.comparisons], numeric={3, 5}))
     parts.append(_controls_part(getattr(data, "audit_controls", [])))
-    parts.append(_checkpoint_part(getattr(data, "audit_checkpoints", []), getattr(data, "audit_early_stop", [])))
+    parts.append(_checkpoint_part(getattr(data, "audit_checkpoints", []), getattr(data, "audit_early_stop", []),
+                                  getattr(data, "audit_task_accuracy", [])))
     return "".join(parts)
 
 
@@ -160,8 +161,9 @@ def _controls_part(controls: list) -> str:
     return "".join(parts)
 
 
-def _checkpoint_part(points: list, stops: list) -> str:
-    """Issue 14: misaligned rate (95% CI) and training loss against step, and when to stop."""
+def _checkpoint_part(points: list, stops: list, base_accuracy: list = ()) -> str:
+    """Issue 14: misaligned rate (95% CI), held-out task accuracy and training loss against step,
+    and when to stop."""
     if not points:
         return ""
     parts = ["<h3>Emergent misalignment over training</h3>"]
@@ -170,13 +172,22 @@ def _checkpoint_part(points: list, stops: list) -> str:
         parts.append(line_chart([Series("misaligned rate", [(float(p.step), p.misaligned_rate) for p in rated],
                                         [(as_float(p.ci_low), as_float(p.ci_high)) for p in rated])],
                                 "Misaligned rate per checkpoint (95% CI)", "step", "misaligned", markers=True))
+    accurate = [p for p in points if p.step is not None and p.task_accuracy is not None]
+    if accurate:
+        parts.append(line_chart([Series("held-out task accuracy", [(float(p.step), p.task_accuracy) for p in accurate])],
+                                "Held-out task accuracy at each checkpoint", "step", "accuracy", markers=True))
+        for base in base_accuracy:
+            if base.accuracy is not None:
+                parts.append(f"<p>Base model on the same {base.n} held-out {esc(base.dataset or '')} items: "
+                             f"{pct(base.accuracy)} (greedy answers scored by the task's rules).</p>")
     losses = [p for p in points if p.step is not None and p.loss is not None]
     if losses:
         parts.append(line_chart([Series("training loss", [(float(p.step), p.loss) for p in losses])],
                                 "Training loss at each checkpoint", "step", "loss", markers=True))
-    parts.append(table(["run", "step", "loss", "misaligned", "95% CI", "diff vs base", "p"],
-                       [[p.run, p.step, num(p.loss), pct(p.misaligned_rate), ci(p.ci_low, p.ci_high), pct(p.diff),
-                         num(p.p_value)] for p in points], numeric={1, 2, 3, 5, 6}))
+    parts.append(table(["run", "step", "loss", "task accuracy", "n", "misaligned", "95% CI", "diff vs base", "p"],
+                       [[p.run, p.step, num(p.loss), pct(p.task_accuracy), p.task_n or "", pct(p.misaligned_rate),
+                         ci(p.ci_low, p.ci_high), pct(p.diff), num(p.p_value)] for p in points],
+                       numeric={1, 2, 3, 4, 5, 7, 8}))
     for stop in stops:
         parts.append(f"<p><b>Early stopping:</b> {esc(stop.label or 'no checkpoint')} — {esc(stop.reason)}.</p>")
     return "".join(parts)
