@@ -1,4 +1,4 @@
-from tunewise.assess.prefix_cache import common_prefix_length, generate_with_prefix_cache
+from tunewise.models.prefix_cache import common_prefix_length, generate_with_prefix_cache
 from tunewise.models import SamplingParams
 
 SHOTS = [{"role": "user", "content": "What is the capital of France?"},
@@ -45,3 +45,31 @@ def test_no_shared_prefix_still_matches(sharp_backend):
     params = SamplingParams(temperature=0.0, max_tokens=10)
     assert [c.text for c in generate_with_prefix_cache(sharp_backend, chats, params).completions] == \
         [c.text for c in sharp_backend.generate(chats, params)]
+
+
+def _long_prefix_chats():
+    """Chats that share a system prompt far longer than HFBackend.PREFIX_MIN_TOKENS (the positive
+    control's shape: the same long preamble before every probe)."""
+    return _chats(system="You answer in the voice of a pirate who loves arithmetic. " * 12)
+
+
+def test_the_backend_samples_a_long_shared_prefix_once_and_draws_the_same_tokens(sharp_backend):
+    from tunewise.models.hf import common_prefix_length
+
+    chats = _long_prefix_chats()
+    prompts = [sharp_backend.encode(sharp_backend.render(c)) for c in chats]
+    assert common_prefix_length(prompts) >= sharp_backend.PREFIX_MIN_TOKENS  # the cached route is taken
+    params = SamplingParams(n=3, temperature=1.0, max_tokens=16, seed=7)
+    cached = sharp_backend.generate(chats, params)
+    sharp_backend.PREFIX_MIN_TOKENS = 10 ** 9  # this instance only: the plain generate path
+    try:
+        uncached = sharp_backend.generate(chats, params)
+        greedy_uncached = sharp_backend.generate(chats, SamplingParams(temperature=0.0, max_tokens=16))
+    finally:
+        del sharp_backend.PREFIX_MIN_TOKENS
+    assert [(c.chat_index, c.sample_index) for c in cached] == [(c.chat_index, c.sample_index) for c in uncached]
+    assert [c.text for c in cached] == [c.text for c in uncached]  # each row's own seed, same draws
+    assert [c.seed for c in cached] == [c.seed for c in uncached]
+    assert len({c.text for c in cached}) > len(chats)  # samples of one chat differ: not vacuous
+    greedy = sharp_backend.generate(chats, SamplingParams(temperature=0.0, max_tokens=16))
+    assert [c.text for c in greedy] == [c.text for c in greedy_uncached]

@@ -28,15 +28,16 @@ from tunewise.stats import accuracy_with_ci, wilson_interval
 
 #: names whose modules import torch (the runner evaluates through the prefix cache): loaded on
 #: first use, so ``tunewise --help`` (which reads AssessConfig for the flags) stays fast.
-_LAZY = {"AssessResult": "runner", "run_assess": "runner", "upgrade_view": "runner",
-         "common_prefix_length": "prefix_cache", "generate_with_prefix_cache": "prefix_cache"}
+_LAZY = {"AssessResult": "tunewise.assess.runner", "run_assess": "tunewise.assess.runner",
+         "upgrade_view": "tunewise.assess.runner", "common_prefix_length": "tunewise.models.prefix_cache",
+         "generate_with_prefix_cache": "tunewise.models.prefix_cache"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"tunewise.assess.{_LAZY[name]}"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tunewise.assess' has no attribute {name!r}")
 
 

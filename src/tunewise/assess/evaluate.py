@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from tunewise.assess.prefix_cache import common_prefix_length, generate_with_prefix_cache
+from tunewise.models.prefix_cache import common_prefix_length, generate_with_prefix_cache
 from tunewise.assess.prices import Price, cost_per_1k
 from tunewise.stats import accuracy_with_ci
 from tunewise.assess.strategies import Strategy, build_prompts

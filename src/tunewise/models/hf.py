@@ -65,6 +65,19 @@ class StopOnStrings(StoppingCriteria):
         return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
+def common_prefix_length(sequences: list[list[int]]) -> int:
+    """Length of the longest token prefix shared by all sequences, leaving at least one token
+    of every sequence outside it (the model must see a fresh token to predict the next one)."""
+    if not sequences:
+        return 0
+    limit = min(len(s) for s in sequences) - 1
+    first = sequences[0]
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return length
+
+
 @dataclass
 class PromptRow:
     """One sequence to sample: which chat, which sample of it, and its prompt token ids."""
@@ -77,6 +90,11 @@ class PromptRow:
 class HFBackend:
     """Backend over a transformers causal LM. Build with a model reference, or wrap a model
     and tokenizer you already hold with ``HFBackend.from_model`` (tests, training, persona)."""
+
+    #: a batch whose rows share at least this many prompt tokens encodes them once
+    #: (``prefix_cache.sample_rows``): the audit's positive control repeats ~500 tokens of
+    #: demonstrations before every probe. Below it the saving does not pay for the cache copy.
+    PREFIX_MIN_TOKENS = 128
 
     def __init__(self, model_ref: str, device: str | None = None, dtype: str = "auto",
                  batch_size: int = 16, trust_pickle: bool = False, show_progress: bool = True):
@@ -150,8 +168,14 @@ class HFBackend:
         return [results[i] for i in range(len(rows))]
 
     def _generate_batch(self, batch: list[PromptRow], params: SamplingParams) -> list[Completion]:
-        ids, mask = self._pad_left([row.prompt_ids for row in batch])
         seeds = [sample_seed(params.seed, row.sample_index, row.prompt_ids) for row in batch]
+        if len(batch) > 1 and common_prefix_length([row.prompt_ids for row in batch]) >= self.PREFIX_MIN_TOKENS:
+            from tunewise.models.prefix_cache import sample_rows  # it imports this module
+
+            tokens = sample_rows(self, batch, params, seeds if params.temperature > 0 else None)
+            return [self.completion_from_tokens(row, seed if params.temperature > 0 else None, new, params)
+                    for row, seed, new in zip(batch, seeds, tokens)]
+        ids, mask = self._pad_left([row.prompt_ids for row in batch])
         config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False,
                                   eos_token_id=self.eos_token_ids, pad_token_id=self.tokenizer.pad_token_id)
         processors = LogitsProcessorList()

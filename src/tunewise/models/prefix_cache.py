@@ -1,7 +1,11 @@
-"""Greedy generation that encodes a shared prompt prefix once and reuses its KV cache.
+"""Generation that encodes a shared prompt prefix once and reuses its KV cache.
 
 Few-shot prompts repeat the same system message and shots before every question; at 16 shots
-that prefix is most of the prompt. Here the prompts are tokenised exactly as the uncached path
+that prefix is most of the prompt. The audit's positive control puts the same system prompt and
+four demonstration chats (~500 tokens) before every probe, and each probe is sampled several
+times: there the prefill of the repeated prefix was most of the work of every row. The hf
+backend routes a batch through ``sample_rows`` when its rows share a long prefix
+(``HFBackend.PREFIX_MIN_TOKENS``); assess calls ``generate_with_prefix_cache`` (greedy) itself. Here the prompts are tokenised exactly as the uncached path
 does (same chat template, same ids), the longest token prefix common to all of them is run
 through the model once, and every batch of questions starts from a copy of that cache expanded
 to the batch. Only each question's own tokens and the answer are computed per query.
@@ -9,7 +13,11 @@ to the batch. Only each question's own tokens and the answer are computed per qu
 Padding sits between the shared prefix and each question (the prefix has no padding, so its
 cache is the same for every row); the attention mask hides the pads and explicit position ids
 continue the prefix's positions, so each row sees exactly the token sequence and positions of
-its unpadded prompt. Greedy decoding only: assessment scores deterministic answers.
+its unpadded prompt. Sampling uses the hf backend's own per-row seeds and sampler
+(``PerRowSampler``), so every row draws from its own generator exactly as on the uncached path;
+the logits agree with that path up to floating-point rounding (the prefix is computed apart),
+so greedy answers match token for token (tested) and sampled ones are draws of the same
+distribution that can differ where rounding tips a draw.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tunewise.models.hf import HFBackend, PromptRow
+from tunewise.models.hf import HFBackend, PerRowSampler, PromptRow, common_prefix_length
 from tunewise.models.types import Chat, Completion, SamplingParams
 from tunewise.progress import progress_bar
 
@@ -31,19 +39,6 @@ class CachedGeneration:
 
     completions: list[Completion]
     prefix_tokens: int
-
-
-def common_prefix_length(sequences: list[list[int]]) -> int:
-    """Length of the longest token prefix shared by all sequences, leaving at least one token
-    of every sequence outside it (the model must see a fresh token to predict the next one)."""
-    if not sequences:
-        return 0
-    limit = min(len(s) for s in sequences) - 1
-    first = sequences[0]
-    length = 0
-    while length < limit and all(s[length] == first[length] for s in sequences):
-        length += 1
-    return length
 
 
 def _cache_argument(model) -> str:
@@ -79,15 +74,32 @@ def generate_with_prefix_cache(backend: HFBackend, chats: list[Chat], params: Sa
         for start in range(0, len(order), batch_size):
             indices = order[start:start + batch_size]
             suffixes = [prompts[i][prefix_length:] for i in indices]
-            tokens = _decode_batch(backend, prefix_cache, prefix_length, suffixes, params, cache_name)
+            tokens = _decode_batch(backend, prefix_cache, prefix_length, suffixes, params, cache_name, None)
             for i, new_tokens in zip(indices, tokens):
                 results[i] = backend.completion_from_tokens(PromptRow(i, 0, prompts[i]), None, new_tokens, params)
             advance(len(indices))
     return CachedGeneration([results[i] for i in range(len(chats))], prefix_length)
 
 
+@torch.inference_mode()
+def sample_rows(backend: HFBackend, rows: list[PromptRow], params: SamplingParams,
+                seeds: list[int] | None) -> list[list[int]]:
+    """New tokens for each row (one batch), the rows' common prefix encoded once; ``seeds``:
+    one per row to sample at ``params.temperature``, None for greedy."""
+    prompts = [row.prompt_ids for row in rows]
+    prefix_length = common_prefix_length(prompts)
+    cache_name = _cache_argument(backend.model)
+    prefix_cache = None
+    if prefix_length:
+        prefix_ids = torch.tensor([prompts[0][:prefix_length]], dtype=torch.long, device=backend.device)
+        prefix_cache = _output_cache(backend.model(input_ids=prefix_ids, use_cache=True))
+    sampler = PerRowSampler(seeds, params.temperature, params.top_p) if seeds is not None else None
+    return _decode_batch(backend, prefix_cache, prefix_length, [p[prefix_length:] for p in prompts], params,
+                         cache_name, sampler)
+
+
 def _decode_batch(backend: HFBackend, prefix_cache, prefix_length: int, suffixes: list[list[int]],
-                  params: SamplingParams, cache_name: str) -> list[list[int]]:
+                  params: SamplingParams, cache_name: str, sampler: PerRowSampler | None) -> list[list[int]]:
     model, device = backend.model, backend.device
     rows = len(suffixes)
     width = max(len(s) for s in suffixes)
@@ -108,7 +120,8 @@ def _decode_batch(backend: HFBackend, prefix_cache, prefix_length: int, suffixes
         output = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                        **({cache_name: cache} if cache is not None else {}))
         cache = _output_cache(output)
-        next_tokens = output.logits[:, -1, :].argmax(dim=-1)
+        logits = output.logits[:, -1, :]
+        next_tokens = (sampler(None, logits) if sampler is not None else logits).argmax(dim=-1)
         for row, token in enumerate(next_tokens.tolist()):
             if not finished[row]:
                 generated[row].append(token)
