@@ -106,3 +106,17 @@ def test_judge_eval_config():
         load_config(JudgeEvalConfig, None, {})
     with pytest.raises(ConfigError, match="--judge: unknown judge"):
         load_config(JudgeEvalConfig, None, {"labels": ["x.csv"], "judge": "gpt"})
+
+
+def test_audit_and_persona_accept_the_same_probe_set_references(tmp_path):
+    from pydantic import ValidationError
+
+    from tunewise.persona.config import PersonaConfig
+
+    assert AuditConfig(probes="core+extended").probes == "core+extended"
+    assert PersonaConfig(knowledge_probes="factual+core").knowledge_probes == "factual+core"
+    for build in (lambda v: AuditConfig(probes=v), lambda v: PersonaConfig(knowledge_probes=v)):
+        with pytest.raises(ValidationError, match="nope"):
+            build("core+nope")
+        with pytest.raises(ValidationError, match="no such probe set file"):
+            build(str(tmp_path / "missing.yaml"))

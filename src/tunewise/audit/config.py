@@ -189,16 +189,9 @@ class AuditConfig(CapabilityConfig):
     @field_validator("probes")
     @classmethod
     def _known_probes(cls, value: str) -> str:
-        from tunewise.registry import PROBE_SETS
+        from tunewise.data.probes import check_probe_set_reference
 
-        if Path(value).suffix in (".yaml", ".yml"):
-            if not Path(value).expanduser().is_file():
-                raise ValueError(f"{value}: no such probe set file")
-            return value  # a file: read (and checked line by line) when the audit starts
-        for part in value.split("+"):  # core+extended: every part a known set
-            _as_value_error(lambda name: PROBE_SETS.get(name), part.strip())
-        return value
-
+        return check_probe_set_reference(value)
 
     @field_validator("backend")
     @classmethod

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from tunewise.config import CapabilityConfig
 from tunewise.errors import ConfigError
 from tunewise.models.refs import DEFAULT_MODEL
-from tunewise.registry import DATASETS, PROBE_SETS, TRAITS
+from tunewise.registry import DATASETS, TRAITS
 
 STEPS = ("extract", "screen", "monitor")
 ALL_TRAITS = "all"  # traits: [all] means every registered trait
@@ -117,8 +117,10 @@ class PersonaConfig(CapabilityConfig):
     def _known_probes(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() == "none":
             return None
-        if isinstance(value, str) and value not in PROBE_SETS and not _exists(value):
-            raise ValueError(f"unknown probe set {value!r} (built-in: {', '.join(PROBE_SETS.names())}; or a YAML path)")
+        if isinstance(value, str):
+            from tunewise.data.probes import check_probe_set_reference
+
+            return check_probe_set_reference(value)
         return value
 
     @field_validator("screen_data")

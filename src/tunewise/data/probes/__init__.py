@@ -65,6 +65,26 @@ def available_probe_sets() -> list[str]:
     return PROBE_SETS.names()
 
 
+def check_probe_set_reference(value: str) -> str:
+    """A probe-set field's value, checked when a config is built (before any model loads): an
+    existing file, or built-in names joined by ``+`` (``core+extended``). Raises ``ValueError``,
+    which pydantic reports as ``field: message``; the audit's ``probes`` and persona's
+    ``knowledge_probes`` accept the same values this way."""
+    from tunewise.errors import TunewiseError
+    from tunewise.registry import PROBE_SETS
+
+    if Path(value).expanduser().exists():
+        return value  # a file: read (and checked line by line) when it is used
+    if Path(value).suffix in (".yaml", ".yml"):
+        raise ValueError(f"{value}: no such probe set file")
+    for part in value.split("+"):
+        try:
+            PROBE_SETS.get(part.strip())
+        except TunewiseError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
 def load_probe_set(name: str | Path) -> ProbeSet:
     """Load a built-in set by name or a YAML file by path; raise ``DataValidationError`` listing
     every problem as ``file:line: field: message``. ``core+extended`` joins sets (see
