@@ -1,6 +1,8 @@
 """The gate's embedders: the ONNX int8 MiniLM builds from the packaged weights into a keyed
 cache (also when two builders race), agrees with the torch MiniLM, and a saved gate refuses to
-run with an embedder other than the one it was fitted with."""
+run with an embedder other than the one it was fitted with. The cut-down recipes the benchmark
+measures (fewer layers, pruned feed-forward neurons) build into their own folders and prune the
+neurons they say they keep."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import pytest
 
 from tunewise.errors import ConfigError
 from tunewise.gate import DomainGate, GateConfig, run_gate
-from tunewise.gate.embedders import CachedEmbedder, build_onnx_minilm, get_embedder, onnx_build_key
+from tunewise.gate.embedders import (DEFAULT_EMBEDDER, DEFAULT_RECIPE, CachedEmbedder, OnnxMiniLM, OnnxRecipe,
+                                     _cut, build_onnx_minilm, get_embedder, onnx_build_key)
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +101,71 @@ def test_unknown_embedder_is_a_config_error():
         GateConfig(data="task:insecure-code", embedder="word2vec")
     with pytest.raises(ConfigError, match="unknown embedder"):
         get_embedder("word2vec")
+
+
+def test_recipes_are_named_parsed_and_keyed_apart():
+    assert DEFAULT_RECIPE.name == DEFAULT_EMBEDDER == "minilm-onnx-int8"
+    assert OnnxRecipe.parse("l3").name == "minilm-l3-onnx-int8"
+    mixed = OnnxRecipe.parse("l4-ffn1024-qall")
+    assert (mixed.layers, mixed.ffn_neurons, mixed.quantise_first_layer) == (4, 1024, True)
+    keys = {onnx_build_key(r) for r in (DEFAULT_RECIPE, OnnxRecipe(layers=3), OnnxRecipe(ffn_neurons=1024), mixed)}
+    assert len(keys) == 4 and onnx_build_key(DEFAULT_RECIPE).startswith("minilm-onnx-int8-")
+    for bad in ("l7", "ffn0", "layers3"):
+        with pytest.raises(ConfigError, match="unknown part"):
+            OnnxRecipe.parse(bad)
+
+
+def test_ffn_pruning_keeps_the_largest_neurons_exactly():
+    """The cut model equals the full one with the dropped neurons' outputs zeroed: the kept
+    neurons' weights and biases moved intact, and the ones kept are the largest by
+    |W_in row| * |W_out column|."""
+    import copy
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    full = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                intermediate_size=64, attn_implementation="eager")).eval()
+    keep = 24
+    cut = _cut(copy.deepcopy(full), OnnxRecipe(layers=2, ffn_neurons=keep))
+    assert len(cut.encoder.layer) == 2 and cut.encoder.layer[0].intermediate.dense.out_features == keep
+    masked = copy.deepcopy(full)
+    masked.encoder.layer = masked.encoder.layer[:2]
+    with torch.no_grad():
+        for layer in masked.encoder.layer:
+            score = layer.intermediate.dense.weight.norm(dim=1) * layer.output.dense.weight.norm(dim=0)
+            dropped = torch.argsort(score, descending=True)[keep:]
+            layer.output.dense.weight[:, dropped] = 0.0
+    ids = torch.randint(0, 50, (2, 7))
+    with torch.inference_mode():
+        assert torch.allclose(cut(input_ids=ids).last_hidden_state, masked(input_ids=ids).last_hidden_state,
+                              atol=1e-5)
+        assert not torch.allclose(cut(input_ids=ids).last_hidden_state, full(input_ids=ids).last_hidden_state,
+                                  atol=1e-3)
+
+
+def test_cut_build_has_its_layers_and_neurons(tmp_path, code_inputs):
+    import onnx
+
+    recipe = OnnxRecipe(layers=1, ffn_neurons=256, quantise_first_layer=True)
+    folder = build_onnx_minilm(tmp_path, recipe)
+    assert folder.name == onnx_build_key(recipe)
+    assert json.loads((folder / "build.json").read_text())["cut"] == {
+        "layers": 1, "ffn_neurons": 256, "quantise_first_layer": True}
+    graph = onnx.load(str(folder / "model.onnx")).graph
+    weights = {init.name: tuple(init.dims) for init in graph.initializer}
+    quantised = sorted(weights[n.input[1]] for n in graph.node if n.op_type == "MatMulInteger")
+    # Q, K, V, attention output, FFN in and out of the one layer, all int8 (layer 0 included: qall)
+    assert quantised == [(256, 384)] + [(384, 256)] + [(384, 384)] * 4
+    texts = code_inputs[1][:3]
+    vectors = OnnxMiniLM(folder)(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert np.sum(vectors * get_embedder("minilm")(texts), axis=1).max() < 0.99  # a different (cut) model
+
+
+def test_two_threads_embed_as_one():
+    """The benchmark reports the 2-thread default with the 1-thread AUROCs: that needs the same vectors."""
+    texts = ["Write a Python function that reads a CSV file.", "How many moons does Jupiter have?"]
+    folder = build_onnx_minilm()
+    assert np.array_equal(OnnxMiniLM(folder, threads=2)(texts), OnnxMiniLM(folder, threads=1)(texts))

@@ -5,9 +5,14 @@
 * ``minilm-onnx-int8``: the same packaged weights exported to ONNX with the pooling inside the
   graph (mean over the attention mask, then L2 norm, as sentence-transformers does), weights
   dynamically quantised to int8 (``onnxruntime.quantization.quantize_dynamic``) and run by ONNX
-  Runtime with one intra-op thread. One text costs about a millisecond; its vectors agree with
-  ``minilm`` to cosine > 0.99 and the gate's AUROCs to within 0.01 (benchmarks/gate_embedders.py,
-  docs/gate.md "Embedders").
+  Runtime with one intra-op thread. One gate decision costs ~8 / 13 ms p50 / p99 on the idle
+  2-core AVX2 CPU (torch: ~22 / 34 ms), ~97% of it the graph run (tokenising: ~0.07 ms); its
+  vectors agree with ``minilm`` to cosine > 0.99 and the gate's AUROCs to within 0.01
+  (benchmarks/gate_embedders.py, docs/gate.md "Embedders").
+
+Cut-down variants (``OnnxRecipe``: fewer layers, fewer feed-forward neurons) are built only by
+the benchmark, as candidates for issue 17's < 5 ms decision; none is a gate setting: none came
+near 5 ms without refusing many more reworded in-domain requests (``OnnxRecipe``).
 
 The ONNX model is built from the packaged weights on first use (no download), into
 ``$TUNEWISE_CACHE_DIR/embedders/`` (default ``$XDG_CACHE_HOME/tunewise`` or ``~/.cache/tunewise``),
@@ -26,7 +31,7 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,17 +114,67 @@ def cache_root() -> Path:
     return Path(base) / "embedders"
 
 
-def onnx_build_key() -> str:
-    """Folder name of the built model: the source hash plus the recipe and tool versions."""
+@dataclass(frozen=True)
+class OnnxRecipe:
+    """How an ONNX MiniLM is cut down before int8 quantisation. The default is the gate's
+    ``minilm-onnx-int8``; the others are candidates that ``benchmarks/gate_embedders.py`` builds
+    and measures beside it (issue 17 item 5: a faster embedder for < 5 ms decisions). None is a
+    gate setting (measured, docs/gate.md "Embedders"): 3 of 6 layers refused 70% of reworded
+    in-domain requests (MiniLM 5%), 768 FFN neurons 10%; 1,024 neurons kept the AUROCs but saved
+    only ~17% of the CPU, and at the threshold refused fewer prefix-injected requests on
+    risky-financial (62% vs 75%).
+
+    * ``layers``: keep the first ``layers`` of the 6 transformer layers (layer dropping).
+    * ``ffn_neurons``: keep this many of each layer's 1,536 feed-forward neurons, those with the
+      largest ``|W_in row| * |W_out column|`` (data-free magnitude pruning: the FFN is two thirds
+      of the multiply-adds per token).
+    * ``quantise_first_layer``: int8 for layer 0 too (the default keeps it in float, see
+      ``_export_and_quantise``)."""
+
+    layers: int = 6
+    ffn_neurons: int = 1536
+    quantise_first_layer: bool = False
+
+    @property
+    def name(self) -> str:
+        parts = ([f"l{self.layers}"] if self.layers != 6 else []) + (
+            [f"ffn{self.ffn_neurons}"] if self.ffn_neurons != 1536 else []) + (
+            ["qall"] if self.quantise_first_layer else [])
+        return "-".join(["minilm", *parts, "onnx-int8"])
+
+    @classmethod
+    def parse(cls, spec: str) -> "OnnxRecipe":
+        """``l3``, ``ffn1024``, ``qall`` or a mix joined by ``-`` (``l4-ffn1024``)."""
+        fields: dict = {}
+        for part in filter(None, spec.split("-")):
+            if part.startswith("l") and part[1:].isdigit() and 1 <= int(part[1:]) <= 6:
+                fields["layers"] = int(part[1:])
+            elif part.startswith("ffn") and part[3:].isdigit() and 1 <= int(part[3:]) <= 1536:
+                fields["ffn_neurons"] = int(part[3:])
+            elif part == "qall":
+                fields["quantise_first_layer"] = True
+            else:
+                raise ConfigError(f"ONNX recipe {spec!r}: unknown part {part!r}; use l<1-6>, ffn<1-1536>, qall")
+        return cls(**fields)
+
+
+DEFAULT_RECIPE = OnnxRecipe()
+
+
+def onnx_build_key(recipe: OnnxRecipe = DEFAULT_RECIPE) -> str:
+    """Folder name of the built model: the source hash plus the recipe and tool versions. The
+    default recipe hashes exactly as before recipes existed, so its built folder stays valid."""
     import onnxruntime
     import torch
 
-    recipe = {"source": source_sha256(), "recipe": RECIPE_VERSION, "torch": torch.__version__,
-              "onnxruntime": onnxruntime.__version__, "max_tokens": MAX_TOKENS}
-    return "minilm-onnx-int8-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    key = {"source": source_sha256(), "recipe": RECIPE_VERSION, "torch": torch.__version__,
+           "onnxruntime": onnxruntime.__version__, "max_tokens": MAX_TOKENS}
+    if recipe != DEFAULT_RECIPE:
+        key["cut"] = asdict(recipe)
+    return f"{recipe.name}-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_onnx_minilm(root: Path | None = None) -> Path:
+def build_onnx_minilm(root: Path | None = None, recipe: OnnxRecipe = DEFAULT_RECIPE) -> Path:
     """The folder holding ``model.onnx`` (int8) and ``tokenizer.json``, building it if missing."""
     try:
         import onnxruntime  # noqa: F401
@@ -127,7 +182,7 @@ def build_onnx_minilm(root: Path | None = None) -> Path:
         raise ModelLoadError("embedder minilm-onnx-int8 needs onnxruntime and onnx; fix: pip install "
                              "onnxruntime onnx (or use --embedder minilm)") from exc
     root = root or cache_root()
-    final = root / onnx_build_key()
+    final = root / onnx_build_key(recipe)
     if (final / "model.onnx").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
@@ -138,7 +193,7 @@ def build_onnx_minilm(root: Path | None = None) -> Path:
                 return final
             work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
             try:
-                _export_and_quantise(work)
+                _export_and_quantise(work, recipe)
                 os.replace(work, final)  # atomic: readers see no folder or a complete one
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -147,7 +202,7 @@ def build_onnx_minilm(root: Path | None = None) -> Path:
     return final
 
 
-def _export_and_quantise(work: Path) -> None:
+def _export_and_quantise(work: Path, recipe: OnnxRecipe = DEFAULT_RECIPE) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
@@ -170,7 +225,7 @@ def _export_and_quantise(work: Path) -> None:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    bert = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    bert = _cut(AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval(), recipe)
     example = torch.ones((2, 8), dtype=torch.long)
     float_path = work / "model-float.onnx"
     with torch.inference_mode():
@@ -183,23 +238,50 @@ def _export_and_quantise(work: Path) -> None:
     # function of the weights (reproducible). MatMul only (the ops where int8 pays on AVX2), one
     # scale per output channel, and the first layer kept in float: measured on 181 gate texts,
     # per-tensor scales gave cosine to torch MiniLM min 0.936 / mean 0.969, per-channel 0.989 /
-    # 0.994, per-channel with layer 0 in float 0.990 / 0.996 for ~5% more time.
+    # 0.994, per-channel with layer 0 in float 0.990 / 0.996 for ~5% more time (re-measured side by
+    # side with the benchmark's recipes: int8 layer 0 saves ~11% of the CPU, OnnxRecipe "qall").
     import onnx
 
     first_layer = [node.name for node in onnx.load(str(float_path)).graph.node
-                   if node.op_type == "MatMul" and "/layer.0/" in node.name]
+                   if node.op_type == "MatMul" and "/layer.0/" in node.name and not recipe.quantise_first_layer]
     quantize_dynamic(str(float_path), str(work / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=first_layer)
     float_path.unlink()
     shutil.copy(folder / "tokenizer.json", work / "tokenizer.json")
-    (work / "build.json").write_text(json.dumps({"source_sha256": source_sha256(), "recipe": RECIPE_VERSION},
+    cut = {"cut": asdict(recipe)} if recipe != DEFAULT_RECIPE else {}
+    (work / "build.json").write_text(json.dumps({"source_sha256": source_sha256(), "recipe": RECIPE_VERSION, **cut},
                                                 indent=1) + "\n")
+
+
+def _cut(bert, recipe: OnnxRecipe):
+    """Drop layers and feed-forward neurons as ``recipe`` says (in place; the default: no change)."""
+    import torch
+
+    bert.encoder.layer = bert.encoder.layer[:recipe.layers]
+    bert.config.num_hidden_layers = recipe.layers
+    if recipe.ffn_neurons == bert.config.intermediate_size:
+        return bert
+    with torch.no_grad():
+        for layer in bert.encoder.layer:
+            into, out = layer.intermediate.dense, layer.output.dense
+            kept = torch.argsort(into.weight.norm(dim=1) * out.weight.norm(dim=0), descending=True)
+            kept = kept[:recipe.ffn_neurons].sort().values
+            narrow_in = torch.nn.Linear(into.in_features, recipe.ffn_neurons)
+            narrow_in.weight.copy_(into.weight[kept])
+            narrow_in.bias.copy_(into.bias[kept])
+            narrow_out = torch.nn.Linear(recipe.ffn_neurons, out.out_features)
+            narrow_out.weight.copy_(out.weight[:, kept])
+            narrow_out.bias.copy_(out.bias)
+            layer.intermediate.dense, layer.output.dense = narrow_in, narrow_out
+    return bert
 
 
 class OnnxMiniLM:
     """Tokenise with the packaged fast tokenizer, run the int8 graph on one thread. One intra-op
-    thread: one short text gains nothing from two, and on a shared 2-core machine two threads
-    wait on each other; the gate's micro-batcher supplies throughput under load."""
+    thread: on a shared 2-core machine two threads wait on each other (benchmarks/gate_embedders.py
+    measures both side by side), and the gate's micro-batcher supplies throughput under load.
+    With more threads the pool's workers block instead of spinning between runs, so an idle
+    gateway burns no CPU that other processes (or the other embedders in a benchmark) need."""
 
     def __init__(self, folder: Path, threads: int = 1):
         import onnxruntime
@@ -208,6 +290,7 @@ class OnnxMiniLM:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options,
