@@ -10,7 +10,11 @@ the echo server (the floor):
   for requests sent one at a time;
 * p50/p99 of the detectors alone on a precomputed embedding, and of embedding one text, so the
   split of the gate's time is visible;
-* failed or dropped requests (transport errors, timeouts, any status but 200/403): must be 0.
+* failed or dropped requests (transport errors, timeouts, any status but 200/403): must be 0;
+* CPU milliseconds per request of each process (gateway, echo server, this load generator), read
+  from /proc: on a small machine all three share the cores, so the ratio to direct is bounded by
+  (load generator + echo) / (load generator + echo + gateway), and CPU time moves less with other
+  work on the machine than wall time does.
 
 Each run fits two gates on the same split, one per embedder (``minilm``: the previous detector,
 ``minilm-onnx-int8``: the new default), and loads, one after another against the same echo
@@ -94,11 +98,12 @@ async def load(url: str, texts: list[str], requests: int, concurrency: int, time
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits) as client:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {"wall_s": wall, "throughput": requests / wall, "latencies": latencies, "gate_ms": gate_ms,
-            "statuses": statuses, "failures": failures, "answered": len(latencies)}
+            "statuses": statuses, "failures": failures, "answered": len(latencies),
+            "client_cpu_ms": cpu * 1000 / requests}
 
 
 def gate_compute_split(gate_dir: Path, texts: list[str], n: int = 100) -> tuple[list[float], list[float]]:
@@ -119,6 +124,23 @@ def gate_compute_split(gate_dir: Path, texts: list[str], n: int = 100) -> tuple[
         gate.decide([text], embeddings=embedding)
         detect_ms.append((time.perf_counter() - started) * 1000)
     return embed_ms, detect_ms
+
+
+def direct_load(echo, texts: list[str], args) -> dict:
+    echo_port, echo_pid = echo
+    echo_before = process_cpu_s(echo_pid)
+    result = asyncio.run(load(f"http://127.0.0.1:{echo_port}", texts, args.requests, args.concurrency, args.timeout_s))
+    result["echo_cpu_ms"] = (process_cpu_s(echo_pid) - echo_before) * 1000 / args.requests
+    return result
+
+
+def server_stack() -> str:
+    """What uvicorn's ``auto`` picks here (for the gateway and the echo server alike)."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"uvicorn with {loop} + {http}"
 
 
 def machine() -> str:
@@ -142,21 +164,22 @@ def fit_gates(work: Path, embedders: list[str]) -> dict[str, Path]:
     return folders
 
 
-def through_gateway(label: str, gate_dir: Path, echo_port: int, work: Path, args, texts: list[str],
+def through_gateway(label: str, gate_dir: Path, echo: tuple[int, int], work: Path, args, texts: list[str],
                     flags: list[str]) -> dict:
     """Start a gateway with ``flags``, load it, then send requests one at a time; the gateway
     process's CPU time per request is read from /proc (Linux)."""
     from tunewise.gate.decision_log import read_decisions
     from tunewise.gate.loopback import free_port
 
-    port, db = free_port(), work / f"decisions-{label}.sqlite"
+    (echo_port, echo_pid), (port, db) = echo, (free_port(), work / f"decisions-{label}.sqlite")
     gateway = start([sys.executable, "-m", "tunewise.cli", "serve", "--model", f"openai:echo@http://127.0.0.1:{echo_port}/v1",
                      "--gate", str(gate_dir), "--port", str(port), "--max-concurrency", str(args.concurrency),
                      "--decisions-db", str(db), *flags], f"http://127.0.0.1:{port}/healthz")
     try:
-        cpu_before = process_cpu_s(gateway.pid)
+        cpu_before, echo_before = process_cpu_s(gateway.pid), process_cpu_s(echo_pid)
         through = asyncio.run(load(f"http://127.0.0.1:{port}", texts, args.requests, args.concurrency, args.timeout_s))
         through["cpu_ms"] = (process_cpu_s(gateway.pid) - cpu_before) * 1000 / args.requests
+        through["echo_cpu_ms"] = (process_cpu_s(echo_pid) - echo_before) * 1000 / args.requests
         through["single"] = asyncio.run(load(f"http://127.0.0.1:{port}", texts[::-1], args.sequential, 1, args.timeout_s))
     finally:
         stop(gateway)
@@ -204,7 +227,8 @@ def main() -> None:
     load_before = os.getloadavg()
     echo_port = free_port()
     echo = start([sys.executable, "-m", "uvicorn", "--factory", "tunewise.gate.loopback:create_echo_app",
-                  "--host", "127.0.0.1", "--port", str(echo_port), "--log-level", "warning", "--no-access-log"],
+                  "--host", "127.0.0.1", "--port", str(echo_port), "--log-level", "warning", "--no-access-log",
+                  "--timeout-keep-alive", "30"],  # as the gateway: above httpx's 5 s, so no keep-alive race
                  f"http://127.0.0.1:{echo_port}/docs")
     runs = {"previous: minilm, no cache": (gates["minilm"], ["--embedding-cache-size", "0"]),
             "new: onnx-int8, no cache": (gates["minilm-onnx-int8"], ["--embedding-cache-size", "0"]),
@@ -214,44 +238,47 @@ def main() -> None:
             "--answer-monitor", "record", "--answer-monitor-judge", args.monitor_judge])
     results = {}
     try:
-        direct = asyncio.run(load(f"http://127.0.0.1:{echo_port}", texts, args.requests, args.concurrency, args.timeout_s))
+        direct = direct_load((echo_port, echo.pid), texts, args)
         for label, (gate_dir, flags) in runs.items():
             results[label] = through_gateway(label.split(":")[0].replace(" ", "-") + str(len(results)), gate_dir,
-                                             echo_port, work, args, texts, flags)
+                                             (echo_port, echo.pid), work, args, texts, flags)
             print(f"  ran {label}: {results[label]['throughput']:.1f} req/s", flush=True)
-        direct_after = asyncio.run(load(f"http://127.0.0.1:{echo_port}", texts, args.requests, args.concurrency,
-                                        args.timeout_s))
+        direct_after = direct_load((echo_port, echo.pid), texts, args)
     finally:
         stop(echo)
     split = {name: gate_compute_split(folder, texts) for name, folder in gates.items()}
 
     print(f"\nload: {args.requests} requests, {args.concurrency} concurrent, {len(texts)} distinct texts "
           f"(1 in 5 off-domain), 127.0.0.1; {machine()}; load average before {load_before[0]:.2f} "
-          "(other work on the machine slows every figure)")
+          f"(other work on the machine slows every figure); servers: {server_stack()}")
     print(f"direct to echo: {direct['throughput']:.1f} req/s before, {direct_after['throughput']:.1f} after the gateway "
-          f"runs (ratios use their mean); latency {percentiles(direct['latencies'])}")
+          f"runs (ratios use their mean); latency {percentiles(direct['latencies'])}; CPU ms per request: load "
+          f"generator {direct['client_cpu_ms']:.2f} / {direct_after['client_cpu_ms']:.2f}, echo "
+          f"{direct['echo_cpu_ms']:.2f} / {direct_after['echo_cpu_ms']:.2f}")
     floor = (direct["throughput"] + direct_after["throughput"]) / 2
     print(f"{'gateway':34} {'req/s':>7} {'ratio':>6} {'request p50/p99 ms':>19} {'gate p50/p99 ms':>16} "
-          f"{'gate alone p50/p99':>19} {'CPU ms/req':>10} {'failed':>6}  load")
+          f"{'gate alone p50/p99':>19} {'CPU ms/req':>10} {'client/echo':>11} {'failed':>6}  load")
     failures = direct["failures"] + direct_after["failures"]
     for label, r in results.items():
         lat, gate_ms, single = (np.percentile(r["latencies"], [50, 99]), np.percentile(r["gate_ms"], [50, 99]),
                                 np.percentile(r["single"]["gate_ms"], [50, 99]))
-        failed = len(r["failures"]) + len(r["single"]["failures"]) + (args.requests - r["answered"]) \
-            + (args.sequential - r["single"]["answered"])
+        # each request is either answered (any status; not 200/403 is a failure) or a transport
+        # failure, so this counts every failed request once
+        failed = len(r["failures"]) + len(r["single"]["failures"])
         print(f"{label:34} {r['throughput']:7.1f} {r['throughput'] / floor:6.3f} {lat[0]:8.1f} /{lat[1]:8.1f} "
               f"{gate_ms[0]:7.2f} /{gate_ms[1]:7.2f} {single[0]:8.2f} /{single[1]:8.2f} {r['cpu_ms']:10.2f} "
-              f"{failed:6d}  {r['load'][0]:.2f}")
+              f"{r['client_cpu_ms']:5.2f}/{r['echo_cpu_ms']:5.2f} {failed:6d}  {r['load'][0]:.2f}")
         if r["judge_ms"]:
             print(f"  {'':32} answer monitor: {len(r['judge_ms'])} answers judged under load, judge time per request "
                   f"{percentiles(r['judge_ms'])} (batched, queueing included)")
             if r["judge_ms_single"]:
                 print(f"  {'':32} answer monitor, one answer at a time: {percentiles(r['judge_ms_single'])} per answer")
-        failures += r["failures"] + r["single"]["failures"] + (["unanswered"] * failed if failed else [])
+        failures += [f"{label}: {failure}" for failure in r["failures"] + r["single"]["failures"]]
         if r["logged"] != args.requests + args.sequential:
             failures.append(f"{label}: {r['logged']} decisions logged, expected {args.requests + args.sequential}")
     print("(gate = X-Tunewise-Gate-Ms under load, micro-batch queueing included; gate alone = the same, "
-          f"{args.sequential} requests one at a time)")
+          f"{args.sequential} requests one at a time; CPU ms/req = the gateway process's, client/echo = the load "
+          "generator's and the echo server's in the same run)")
     for name, (embed_ms, detect_ms) in split.items():
         print(f"  {name:18} in process, one text: embedding {percentiles(embed_ms)}; detectors {percentiles(detect_ms)}")
     print(f"failed or dropped requests: {len(failures)}")

@@ -1,9 +1,11 @@
-"""`tunewise serve` as a real process: SIGTERM lets the in-flight request finish, then it exits."""
+"""`tunewise serve` as a real process: SIGTERM lets the in-flight request finish, then it exits;
+an idle keep-alive connection outlives httpx's 5 s idle expiry."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,19 +35,30 @@ def _wait_until(predicate, timeout_s: float, what: str, process: subprocess.Pope
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _serve(upstream_url: str, gate_dir, port: int, decisions) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunewise.cli", "serve", "--model", f"openai:echo@{upstream_url}/v1",
+         "--gate", str(gate_dir), "--port", str(port), "--decisions-db", str(decisions),
+         "--graceful-shutdown-s", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, 120,
+                    "/healthz", process)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
+
+
 @pytest.mark.slow
 def test_sigterm_finishes_in_flight_request(code_gate_dir, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     decisions = tmp_path / "decisions.sqlite"
     with ServerThread(create_echo_app(delay_s=2.0)) as upstream:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tunewise.cli", "serve", "--model", f"openai:echo@{upstream.url}/v1",
-             "--gate", str(code_gate_dir), "--port", str(port), "--decisions-db", str(decisions),
-             "--graceful-shutdown-s", "20"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        process = _serve(upstream.url, code_gate_dir, port, decisions)
         try:
-            _wait_until(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, 120, "/healthz", process)
             result: dict = {}
 
             def send() -> None:
@@ -72,3 +85,43 @@ def test_sigterm_finishes_in_flight_request(code_gate_dir, tmp_path):
         httpx.get(f"{url}/healthz", timeout=2)
     rows = read_decisions(decisions)
     assert len(rows) == 1 and rows[0]["status"] == 200
+
+
+def _read_response(connection: socket.socket) -> bytes:
+    """One whole response (head, then a Content-Length body); b"" if the server closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
+@pytest.mark.slow
+def test_an_idle_connection_outlives_the_clients_keep_alive(code_gate_dir, tmp_path, echo):
+    """httpx (and so the openai package) drops an idle connection after 5 s; uvicorn's default
+    keep-alive is also 5 s, so a client could send on a connection the gateway was closing. The
+    gateway keeps it longer: the same connection still answers after 6 s idle."""
+    port = free_port()
+    process = _serve(echo.url, code_gate_dir, port, tmp_path / "decisions.sqlite")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            for pause in (6.0, 0.0):
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+                assert _read_response(connection).startswith(b"HTTP/1.1 200")
+                time.sleep(pause)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

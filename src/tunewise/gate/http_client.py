@@ -20,6 +20,17 @@ import time
 from urllib.parse import urlsplit
 
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+
+async def within(awaitable, timeout_s: float):
+    """``await asyncio.wait_for(awaitable, timeout_s)`` without wait_for's extra task (Python
+    3.11+ ``asyncio.timeout``): ``wait_for`` was ~7% of py-spy's samples of the gateway under load,
+    two or three per request. Raises ``asyncio.TimeoutError`` alike."""
+    if _timeout is None:
+        return await asyncio.wait_for(awaitable, timeout_s)
+    async with _timeout(timeout_s):
+        return await awaitable
 
 
 class HTTPFailure(Exception):
@@ -49,7 +60,7 @@ class KeepAliveClient:
     async def post(self, body: bytes, timeout_s: float) -> tuple[int, bytes]:
         """(status, body) of one POST; raises ``HTTPFailure`` or ``asyncio.TimeoutError``."""
         async with self._slots:
-            return await asyncio.wait_for(self._post(body), timeout_s)
+            return await within(self._post(body), timeout_s)
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         request = self._head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from tunewise.data.untrusted import UntrustedInputError, parse_json_value
 from tunewise.gate.conversation import ChatRequest, problems_in_value
+from tunewise.gate.http_client import within
 
 
 def error_response(status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None,
@@ -64,7 +65,7 @@ async def _read_body(request, limit: int) -> bytes:
 async def read_chat_request(request, config, known_fields: set[str]):
     """(ChatRequest, None) or (None, a 4xx response naming what is wrong)."""
     try:
-        raw = await asyncio.wait_for(_read_body(request, config.max_body_bytes), config.body_timeout_s)
+        raw = await within(_read_body(request, config.max_body_bytes), config.body_timeout_s)
     except _TooLarge:
         return None, error_response(413, f"request body larger than {config.max_body_bytes} bytes",
                                     "invalid_request_error", "request_too_large")
