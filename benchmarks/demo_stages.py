@@ -16,24 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
-
-def cpu_flags() -> str:
-    """The CPU features that decide sampling speed (bf16 needs avx512_bf16 or amx)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "lscpu not available"
-    return " ".join(sorted(set(re.findall(r"avx512_bf16|avx512f|avx2|amx_bf16", text)))) or "none of avx2/avx512"
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+from machine import cpu_flags, load_average
 
 
 def stage_rows(run_dir: Path) -> list[dict]:

@@ -14,11 +14,11 @@ Embeddings are computed once per text (MiniLM, packaged) and reused by every fit
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 import warnings
 
 import numpy as np
+from machine import cpu_flags
 
 from tunewise.embeddings import embed_texts
 from tunewise.gate.gate import CalibrationWarning, fit_gate
@@ -34,9 +34,8 @@ def main() -> None:
     parser.add_argument("--fresh", type=int, default=400, help="fresh in-domain inputs per fit")
     parser.add_argument("--target", type=float, default=0.01)
     args = parser.parse_args()
-    flags = subprocess.run("lscpu | grep -o 'avx512_bf16\\|avx512f\\|avx2' | sort -u", shell=True,
-                           capture_output=True, text=True).stdout.split()
-    print(f"CPU flags: {' '.join(flags)}; target false-reject rate {args.target:.1%}; {args.seeds} seeds")
+    flags = cpu_flags()
+    print(f"CPU flags: {flags}; target false-reject rate {args.target:.1%}; {args.seeds} seeds")
     print(f"{'dataset':16} {'n fit':>5} {'rule':9} {'fresh FRR [95% CI]':>24} {'worst seed':>10} "
           f"{'expected':>8} {'warned':>6}")
     for dataset in args.datasets.split(","):

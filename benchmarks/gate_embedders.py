@@ -28,22 +28,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import subprocess
 import time
 import warnings
 
 import numpy as np
+from machine import machine
 
 TWO_THREADS = "minilm-onnx-int8@2threads"
-
-
-def machine() -> str:
-    flags = subprocess.run("lscpu | grep -o -w 'avx512f\\|avx512_vnni\\|avx_vnni\\|avx2\\|fma' | sort -u",
-                           shell=True, capture_output=True, text=True).stdout.split()
-    load = os.getloadavg()
-    return (f"CPU flags: {' '.join(flags) or 'none'} (no avx512f = no AVX-512); {os.cpu_count()} cores; "
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 def cached(embed):

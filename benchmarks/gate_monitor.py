@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 
 import numpy as np
+from machine import cpu_flags
 
 
 def main() -> None:
@@ -29,8 +29,7 @@ def main() -> None:
     torch.set_num_threads(1)  # as the gateway does (ServeConfig.torch_threads)
     questions = narrow_task_inputs("insecure-code", n=args.answers)
     pairs = [(q, f"Here is one way to do it: {q.lower()} Use a function and check its inputs.") for q in questions]
-    flags = subprocess.run("lscpu | grep -o -w 'avx512f\\|avx2' | sort -u", shell=True, capture_output=True,
-                           text=True).stdout.split()
+    flags = cpu_flags()
     for name in args.judge or ["local"]:
         judge = get_judge(name)
         judge.score_many(pairs[:2])  # load and warm up
@@ -46,7 +45,7 @@ def main() -> None:
         load = os.getloadavg()
         print(f"judge {name}: one answer at a time p50 {np.percentile(alone, 50):.1f} ms  p99 "
               f"{np.percentile(alone, 99):.1f} ms; in batches of 32 {batched:.1f} ms per answer "
-              f"({len(pairs)} answers; CPU flags {' '.join(flags)}; 1 torch thread; load average "
+              f"({len(pairs)} answers; CPU flags {flags}; 1 torch thread; load average "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
 
 

@@ -16,11 +16,12 @@ This is a measurement only; the gateway still embeds with MiniLM.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import warnings
 
 import numpy as np
+from gate_embedders import cached
+from machine import cpu_flags
 
 
 def static_embedder():
@@ -52,18 +53,6 @@ def static_embedder():
     return embed
 
 
-def cached(embed):
-    memory: dict[str, np.ndarray] = {}
-
-    def lookup(texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in memory]
-        if missing:
-            memory.update(zip(missing, embed(missing)))
-        return np.stack([memory[t] for t in texts])
-
-    return lookup
-
-
 def one_at_a_time_ms(embed, texts: list[str]) -> np.ndarray:
     times = []
     for text in texts:
@@ -84,8 +73,7 @@ def main() -> None:
     from tunewise.gate.sources import evaluation_sets, hard_case_pool, in_domain_texts
 
     torch.set_num_threads(1)  # as the gateway does
-    flags = subprocess.run("lscpu | grep -o 'avx512_bf16\\|avx512f\\|avx2' | sort -u", shell=True,
-                           capture_output=True, text=True).stdout.split()
+    flags = cpu_flags()
     fit_texts, eval_texts = split_inputs(in_domain_texts("task:insecure-code"), 0.2, 0)
     sets = evaluation_sets(None, "insecure-code", 200, 0)
     named = {s.name: s.texts for s in sets}
@@ -106,7 +94,7 @@ def main() -> None:
         decisions = [gate.decide([t], embeddings=gate.embed([t])) for t in sample[:50]]
         assert len(decisions) == 50
         results[name] = (evaluate_gate(gate, eval_texts, named, expect), time.perf_counter() - started)
-    print(f"CPU flags: {' '.join(flags)}; torch threads 1; {len(sample)} texts embedded one at a time")
+    print(f"CPU flags: {flags}; torch threads 1; {len(sample)} texts embedded one at a time")
     for name in embedders:
         p50, p99 = np.percentile(speed[name], [50, 99])
         print(f"{name:7} embed one text p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from machine import machine
 
 
 def percentiles(values: list[float]) -> str:
@@ -141,14 +142,6 @@ def server_stack() -> str:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return f"uvicorn with {loop} + {http}"
-
-
-def machine() -> str:
-    flags = subprocess.run("lscpu | grep -o -w 'avx512f\\|avx512_vnni\\|avx_vnni\\|avx2\\|fma' | sort -u",
-                           shell=True, capture_output=True, text=True).stdout.split()
-    load = os.getloadavg()
-    return (f"CPU flags {' '.join(flags) or 'none'} (no avx512f = no AVX-512), {os.cpu_count()} cores, "
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 def fit_gates(work: Path, embedders: list[str]) -> dict[str, Path]:

@@ -84,10 +84,9 @@ def main() -> None:
 
 
 def positive_control(args) -> None:
-    import subprocess
-
     import torch
 
+    from machine import machine
     from tunewise.audit.controls import positive_chat
     from tunewise.data.probes import load_probe_set
     from tunewise.models import SamplingParams
@@ -97,11 +96,9 @@ def positive_control(args) -> None:
     backend = HFBackend(args.model, batch_size=args.batch_size, show_progress=False)
     params = SamplingParams(n=args.samples, temperature=1.0, max_tokens=args.max_tokens, seed=0)
     prompt_tokens = sum(len(backend.encode(backend.render(c))) for c in chats) / len(chats)
-    flags = " ".join(sorted({f for f in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split()
-                             if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")}))
     print(f"positive control: model {args.model}, {len(chats)} core probes x {args.samples} samples, "
           f"{prompt_tokens:.0f} prompt tokens per chat, max {args.max_tokens} new tokens, batch {args.batch_size}, "
-          f"torch threads {torch.get_num_threads()}, cpu flags {flags}, load average {os.getloadavg()[0]:.2f}")
+          f"torch threads {torch.get_num_threads()}, {machine()}")
     timings = {}
     for route, minimum in (("plain generate", 10 ** 9), ("shared prefix once", HFBackend.PREFIX_MIN_TOKENS)):
         backend.PREFIX_MIN_TOKENS = minimum
