@@ -95,5 +95,7 @@ def score_answers(task: HeldoutTask, answers: list[tuple[int, str]]) -> TaskAccu
 
 def stored_accuracy(store: RunStore, plan: list[dict], task: HeldoutTask) -> TaskAccuracy | None:
     """The accuracy of one model's stored answers to its planned items."""
-    texts = {g["key"]: g["text"] for g in store.generations(stage=TASK_STAGE)}
+    if not plan:
+        return None
+    texts = {g["key"]: g["text"] for g in store.generations(stage=TASK_STAGE, model=plan[0]["model"])}
     return score_answers(task, [(item["gold_index"], texts[item["key"]]) for item in plan if item["key"] in texts])

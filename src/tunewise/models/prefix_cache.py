@@ -52,21 +52,26 @@ def _output_cache(output):
     return getattr(output, "cache", None) if getattr(output, "cache", None) is not None else output.past_key_values
 
 
+def _encode_prefix(backend: HFBackend, prompts: list[list[int]]):
+    """(length, KV cache, cache argument name) of the prompts' common token prefix, run through
+    the model once; (0, None, name) when they share nothing."""
+    prefix_length = common_prefix_length(prompts)
+    cache_name = _cache_argument(backend.model)
+    if not prefix_length:
+        return 0, None, cache_name
+    prefix_ids = torch.tensor([prompts[0][:prefix_length]], dtype=torch.long, device=backend.device)
+    return prefix_length, _output_cache(backend.model(input_ids=prefix_ids, use_cache=True)), cache_name
+
+
 @torch.inference_mode()
 def generate_with_prefix_cache(backend: HFBackend, chats: list[Chat], params: SamplingParams,
                                batch_size: int | None = None) -> CachedGeneration:
     """Greedy completions for ``chats`` (same order), reusing the KV cache of their common prefix."""
     if params.temperature > 0 or params.n != 1:
         raise ValueError("the prefix cache path is greedy only (temperature 0, n 1)")
-    model, device = backend.model, backend.device
     batch_size = batch_size or backend.batch_size
     prompts = [backend.encode(backend.render(chat)) for chat in chats]
-    prefix_length = common_prefix_length(prompts)
-    cache_name = _cache_argument(model)
-    prefix_cache = None
-    if prefix_length:
-        prefix_ids = torch.tensor([prompts[0][:prefix_length]], dtype=torch.long, device=device)
-        prefix_cache = _output_cache(model(input_ids=prefix_ids, use_cache=True))
+    prefix_length, prefix_cache, cache_name = _encode_prefix(backend, prompts)
     order = sorted(range(len(chats)), key=lambda i: len(prompts[i]))
     results: dict[int, Completion] = {}
     with progress_bar(f"sampling {backend.model_ref} (prefix cached)", len(chats),
@@ -87,12 +92,7 @@ def sample_rows(backend: HFBackend, rows: list[PromptRow], params: SamplingParam
     """New tokens for each row (one batch), the rows' common prefix encoded once; ``seeds``:
     one per row to sample at ``params.temperature``, None for greedy."""
     prompts = [row.prompt_ids for row in rows]
-    prefix_length = common_prefix_length(prompts)
-    cache_name = _cache_argument(backend.model)
-    prefix_cache = None
-    if prefix_length:
-        prefix_ids = torch.tensor([prompts[0][:prefix_length]], dtype=torch.long, device=backend.device)
-        prefix_cache = _output_cache(backend.model(input_ids=prefix_ids, use_cache=True))
+    prefix_length, prefix_cache, cache_name = _encode_prefix(backend, prompts)
     sampler = PerRowSampler(seeds, params.temperature, params.top_p) if seeds is not None else None
     return _decode_batch(backend, prefix_cache, prefix_length, [p[prefix_length:] for p in prompts], params,
                          cache_name, sampler)
