@@ -73,3 +73,20 @@ def test_the_backend_samples_a_long_shared_prefix_once_and_draws_the_same_tokens
     assert len({c.text for c in cached}) > len(chats)  # samples of one chat differ: not vacuous
     greedy = sharp_backend.generate(chats, SamplingParams(temperature=0.0, max_tokens=16))
     assert [c.text for c in greedy] == [c.text for c in greedy_uncached]
+
+
+def test_rows_sharing_a_long_prefix_batch_apart_from_short_ones(sharp_backend):
+    from tunewise.models.hf import PromptRow
+
+    long_chats, short_chats = _long_prefix_chats(), [[{"role": "user", "content": q}] for q in QUESTIONS]
+    prompts = [sharp_backend.encode(sharp_backend.render(c)) for c in short_chats + long_chats]
+    rows = [PromptRow(c, 0, p) for c, p in enumerate(prompts)]
+    wide = type(sharp_backend).from_model(sharp_backend.model, sharp_backend.tokenizer, batch_size=64)
+    batches = wide._batches(rows)
+    long_rows = set(range(len(short_chats), len(rows)))
+    assert sorted(map(sorted, batches)) == sorted([sorted(long_rows), sorted(set(range(len(rows))) - long_rows)])
+    # in one mixed call the long chats still take the shared-prefix route and draw what they draw alone
+    params = SamplingParams(n=2, temperature=1.0, max_tokens=12, seed=3)
+    mixed = wide.generate(short_chats + long_chats, params)
+    alone = wide.generate(long_chats, params)
+    assert [c.text for c in mixed[2 * len(short_chats):]] == [c.text for c in alone]

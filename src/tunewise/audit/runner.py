@@ -87,17 +87,10 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     if "positive" in config.controls:  # the base model on the plain probes, misaligned demonstrations in front
         control_plans[POSITIVE] = plan_samples(POSITIVE, base_ref, probe_set, ["plain"], options, params,
                                                chat_transform=positive_chat)
-    # The positive control shares the base model's weights: sampled in the same load, but in
-    # calls of its own, so its rows (one ~500-token preamble) batch together and the hf backend
-    # encodes that shared prefix once; mixed with the short probes they padded each other.
-    # Other engines load a model per call and batch on their own: one call there.
-    from tunewise.models.registry import backend_name as engine_for
-
-    to_sample = {label: [plan] for label, plan in plans.items()}
-    if POSITIVE in control_plans and engine_for(base_ref, config.backend) == "hf":
-        to_sample[base_label].append(control_plans[POSITIVE])
-    elif POSITIVE in control_plans:
-        to_sample[base_label] = [plans[base_label] + control_plans[POSITIVE]]
+    # The positive control shares the base model's weights: sampled in the same load (the hf
+    # backend batches its rows apart, so their shared ~500-token preamble is encoded once).
+    to_sample = {label: plan for label, plan in plans.items()}
+    to_sample[base_label] = plans[base_label] + control_plans.get(POSITIVE, [])
     loader = HFModels(config.backend, config.batch_size)
     task, task_plans = None, {}
     if steps:  # held-out task answers from the base model and each checkpoint, in the same model loads
@@ -108,9 +101,8 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     try:
         n_generated = 0
         for label in models:
-            for plan in to_sample[label]:
-                n_generated += sample_model(store, plan, probe_set, params, backends.get(label),
-                                            config.backend, config.batch_size, load=loader)
+            n_generated += sample_model(store, to_sample[label], probe_set, params, backends.get(label),
+                                        config.backend, config.batch_size, load=loader)
             if label in task_plans:
                 sample_model(store, task_plans[label], probe_set, tparams, backends.get(label), config.backend,
                              config.batch_size, load=loader, stage=TASK_STAGE)

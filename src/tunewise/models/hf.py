@@ -155,17 +155,31 @@ class HFBackend:
     def generate(self, chats: list[Chat], params: SamplingParams) -> list[Completion]:
         prompts = [self.encode(self.render(chat)) for chat in chats]
         rows = [PromptRow(c, s, prompts[c]) for c in range(len(chats)) for s in range(params.n)]
-        # Similar lengths together: less padding, less wasted compute.
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
         results: dict[int, Completion] = {}
         with progress_bar(f"sampling {self.model_ref}", len(rows),
                           enabled=self.show_progress and len(rows) > self.batch_size) as advance:
-            for start in range(0, len(order), self.batch_size):
-                batch = [rows[i] for i in order[start:start + self.batch_size]]
-                for i, completion in zip(order[start:start + self.batch_size], self._generate_batch(batch, params)):
+            for indices in self._batches(rows):
+                for i, completion in zip(indices, self._generate_batch([rows[i] for i in indices], params)):
                     results[i] = completion
-                advance(len(batch))
+                advance(len(indices))
         return [results[i] for i in range(len(rows))]
+
+    def _batches(self, rows: list[PromptRow]) -> list[list[int]]:
+        """Row indices per batch. Rows whose prompts share their first ``PREFIX_MIN_TOKENS``
+        tokens batch apart from the others, so ``_generate_batch`` encodes that prefix once (the
+        audit's positive control: mixed with short probes, its long rows padded them and the
+        prefix went unshared); within each group, similar lengths together (less padding)."""
+        groups: dict[tuple | None, list[int]] = {}
+        for i, row in enumerate(rows):
+            long_enough = len(row.prompt_ids) > self.PREFIX_MIN_TOKENS
+            groups.setdefault(tuple(row.prompt_ids[:self.PREFIX_MIN_TOKENS]) if long_enough else None, []).append(i)
+        shared = [g for head, g in groups.items() if head is not None and len(g) > 1]
+        rest = [i for head, g in groups.items() if head is None or len(g) == 1 for i in g]
+        batches = []
+        for group in [*shared, rest]:
+            group = sorted(group, key=lambda i: len(rows[i].prompt_ids))
+            batches += [group[start:start + self.batch_size] for start in range(0, len(group), self.batch_size)]
+        return batches
 
     def _generate_batch(self, batch: list[PromptRow], params: SamplingParams) -> list[Completion]:
         seeds = [sample_seed(params.seed, row.sample_index, row.prompt_ids) for row in batch]
