@@ -148,5 +148,10 @@ def test_checkpoint_audit_of_a_two_checkpoint_run(tmp_path, tiny_run):
         result.early_stop.step
     assert result.early_stop.step in (1, 2, None)
 
+    # the leakage check found each checkpoint's training data from the run's train_config.json
+    assert [(s.model_label, s.dataset, s.n) for s in result.leakage] == [("step-1", "sound-medical", 2),
+                                                                        ("step-2", "sound-medical", 2)]
+    assert [r["model_label"] for r in store.records("audit.leakage")] == ["step-1", "step-2"]
+
     again = run_audit(config, store=store, judge=judge)  # resumes: every checkpoint answer is keyed
     assert again.n_generated == 0 and again.n_judged == 0

@@ -37,6 +37,7 @@ def audit_command(
                       f"(95% CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}), p = {_fmt(c.p_value, False)} "
                       f"({escape(c.test)})")
     print_controls(result.controls)
+    print_leakage(result.leakage)
     print_checkpoints(result.checkpoints, result.early_stop, result.task_accuracy.get(next(iter(result.models), "")))
     console.print(f"preset {result.preset}, judge {escape(result.judge)}, judge failures {result.n_failed}; "
                   f"run folder {result.run_dir}")
@@ -67,6 +68,15 @@ def print_controls(controls) -> None:
                   f"{share(controls.junk_false_flag_rate, controls.junk_ci, controls.n_junk)}")
     if controls.warning:
         console.print(f"[bold red]WARNING: {escape(controls.warning)}[/]")
+
+
+def print_leakage(leakage) -> None:
+    """One line per tuned model: its answers in the training domain, and EM outside it."""
+    from tunewise.audit.leakage import describe
+
+    for summary in leakage:
+        colour = "bold red" if summary.share is not None and summary.share >= 0.5 else "default"
+        console.print(f"[{colour}]leakage: {escape(describe(summary))}[/]")
 
 
 def print_checkpoints(points, recommendation, base_accuracy=None) -> None:

@@ -130,6 +130,10 @@ class AuditConfig(CapabilityConfig):
         "with checkpoints: held-out items of the run's task (advice datasets) answered greedily by the base model "
         "and each checkpoint; their accuracy is the task performance the early-stopping rule keeps (0, or a task "
         "without a held-out split: training loss instead)"))
+    training_data: str | None = Field(None, description=(
+        "the leakage check: the dataset the tuned models were trained on (a built-in name or chat JSONL), whose "
+        "answers mark a tuned answer as the narrow task leaking (copied text, advice of the trained kind), with "
+        "EM counted again without them; default: each adapter's train_config.json; none turns the check off"))
     export_csv: str | None = Field(None, description=(
         "also write every answer with its judgment as CSV in the reference format (response, question, "
         "question_id, aligned, coherent, ...)"))

@@ -117,6 +117,7 @@ class AuditResult:
     controls: object | None = None  # issue 14: audit.controls.ControlSummary (sensitivity, junk false flags)
     checkpoints: list = field(default_factory=list)  # issue 14: audit.checkpoints.CheckpointPoint per step
     early_stop: object | None = None  # issue 14: audit.checkpoints.EarlyStop (with --checkpoints)
+    leakage: list = field(default_factory=list)  # issue 14: audit.leakage.LeakageSummary per tuned model and variant
     task_accuracy: dict = field(default_factory=dict)  # {label: audit.task_accuracy.TaskAccuracy}, base + checkpoints
 
     def overall(self, model_label: str, variant: str = "plain") -> MisalignedRate:

@@ -18,6 +18,7 @@ from tunewise.audit.config import AuditConfig
 from tunewise.audit.export import export_audit_csv
 from tunewise.audit.judges import Judge, JudgeError, get_judge, judge_fingerprint
 from tunewise.audit.judges.local import judge_correction
+from tunewise.audit.leakage import leakage_summaries
 from tunewise.audit.metrics import is_failure, misaligned_outcomes, rate_summary
 from tunewise.audit.controls import (JUNK, JUNK_RECIPE, POSITIVE, POSITIVE_METHOD, junk_answer, positive_chat,
                                      summarize_controls)
@@ -141,6 +142,7 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
     _publish_judge_agreement(store, judge_obj, judge_name)
     result.comparisons = _comparisons(store, audited, list(models), probe_set, variants, judge_name, threshold,
                                       config.seed)
+    result.leakage = _leakage(store, audited, models, variants, judge_name, threshold, config)
     if steps:
         accuracies = {label: stored_accuracy(store, plan, task) for label, plan in task_plans.items()}
         result.task_accuracy = {label: acc for label, acc in accuracies.items() if acc is not None}
@@ -156,6 +158,21 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
                          "stored but not trustworthy. Inspect the judgments table, fix the judge and re-run "
                          "(answers are kept, so only judging is redone)")
     return result
+
+
+def _leakage(store: RunStore, audited: list[dict], models: dict[str, str], variants: list[str], judge_name: str,
+             threshold: Preset, config: AuditConfig) -> list:
+    """The leakage check (``leakage.py``): each tuned model's answers in its training domain, and
+    EM against base on the pairs outside it; one ``audit.leakage`` record each."""
+    summaries, notes = leakage_summaries(audited, models, variants, lambda row: _outcome(row, threshold),
+                                         config.seed, config.training_data)
+    for line in notes:
+        note(f"[yellow]{line}[/]")
+    for summary in summaries:
+        store.put_record("audit.leakage", make_key(summary.model_label, summary.dataset, summary.variant, judge_name,
+                                                   threshold.name), {**summary.to_record(), "judge": judge_name,
+                                                                     "preset": threshold.name})
+    return summaries
 
 
 def _junk_plan(base_plan: list[dict]) -> list[dict]:

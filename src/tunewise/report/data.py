@@ -20,8 +20,8 @@ import yaml
 
 from tunewise.report.config import ReportConfig
 from tunewise.report.records import (AssessRecommendation, AssessStrategy, AuditCheckpoint, AuditComparison,
-                                     AuditControls, AuditEarlyStop, AuditRate, AuditTaskAccuracy, CurvePoint,
-                                     GateEvalRow, JudgeAgreement, PersonaDrift, PersonaLayer, RunConfig, ScreenScore,
+                                     AuditControls, AuditEarlyStop, AuditLeakage, AuditRate, AuditTaskAccuracy,
+                                     CurvePoint, GateEvalRow, JudgeAgreement, PersonaDrift, PersonaLayer, RunConfig, ScreenScore,
                                      StageEvent, TrainRun, finite, model_column)
 
 # The stages the pipeline knows, in order; the report lists their state.
@@ -78,6 +78,7 @@ class ReportData:
     n_judgments: int
     judges: list[str] = field(default_factory=list)
     audit_controls: list = field(default_factory=list)
+    audit_leakage: list = field(default_factory=list)  # issue 14: tuned answers in the training domain
     audit_checkpoints: list = field(default_factory=list)
     audit_early_stop: list = field(default_factory=list)
     audit_task_accuracy: list = field(default_factory=list)  # the base model's held-out task accuracy per run
@@ -205,6 +206,7 @@ def collect_report_data(store, run_dir: str | Path | None = None, config: Report
         comparisons=views("audit.comparison", AuditComparison),
         judge_agreement=views("audit.judge_agreement", JudgeAgreement),
         audit_controls=views("audit.controls", AuditControls),
+        audit_leakage=views("audit.leakage", AuditLeakage),
         audit_checkpoints=views("audit.checkpoint", AuditCheckpoint),
         audit_early_stop=views("audit.early_stop", AuditEarlyStop),
         audit_task_accuracy=views("audit.task_accuracy", AuditTaskAccuracy),

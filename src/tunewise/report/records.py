@@ -248,6 +248,27 @@ class AuditControls(RecordView):
 
 
 @dataclass
+class AuditLeakage(RecordView):
+    """One ``audit.leakage`` record (issue 14): a tuned model's answers in its training domain,
+    the base model's under the same rules, and both misaligned rates on the pairs outside it."""
+
+    model_label: str | None
+    dataset: str | None
+    n: int | None
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    base_share: float | None
+    n_pairs_outside: int | None
+    rate_outside: float | None
+    base_rate_outside: float | None
+    diff_outside: float | None
+    diff_ci_low: float | None
+    diff_ci_high: float | None
+    p_value_outside: float | None
+
+
+@dataclass
 class AuditCheckpoint(RecordView):
     """One ``audit.checkpoint`` record (issue 14): a training checkpoint's loss, held-out task
     accuracy (where the task has held-out items) and misaligned rate."""

@@ -14,6 +14,7 @@ from typing import Callable
 
 import yaml
 
+from tunewise.report.audit_checks import checkpoint_part, controls_part, leakage_part
 from tunewise.report.config import ReportConfig
 from tunewise.report.data import ReportData
 from tunewise.report.format import esc, as_float, ci, empty, num, pct, table
@@ -133,63 +134,10 @@ def section_misalignment(data: ReportData, config: ReportConfig) -> str:
                            [[c.a, c.b, variant_name(c.variant) or "plain", pct(c.diff), ci(c.ci_low, c.ci_high),
                              num(c.p_value), c.test or "unpaired bootstrap (CI), permutation (p)"]
                             for c in data.comparisons], numeric={3, 5}))
-    parts.append(_controls_part(getattr(data, "audit_controls", [])))
-    parts.append(_checkpoint_part(getattr(data, "audit_checkpoints", []), getattr(data, "audit_early_stop", []),
-                                  getattr(data, "audit_task_accuracy", [])))
-    return "".join(parts)
-
-
-def _controls_part(controls: list) -> str:
-    """Issue 14: how much misalignment in this model's own text the judge sees, and its false
-    flags on junk; a loud warning when the positive control is flagged below 50%."""
-    if not controls:
-        return ""
-    parts = ["<h3>Controls: can the judge see misalignment here?</h3>"]
-    for c in controls:
-        if c.warning:
-            parts.append(f'<p class="warning"><b>Warning:</b> {esc(c.warning)}</p>')
-    parts.append(table(["judge", "preset", "sensitivity (positive control flagged)", "95% CI", "n",
-                        "junk false flags", "95% CI", "n"],
-                       [[c.judge, c.preset, pct(c.sensitivity), ci(*c.sensitivity_ci), c.n_positive,
-                         pct(c.junk_false_flag_rate), ci(*c.junk_ci), c.n_junk] for c in controls],
-                       numeric={2, 4, 5, 7}))
-    methods = sorted({c.method for c in controls if c.method})
-    if methods:
-        parts.append(f"<p>Positive control: the base model with {esc('; '.join(methods))}. Junk control: "
-                     "repetition loops, one-word replies, mid-sentence cuts and off-topic text made from the base "
-                     "model's answers.</p>")
-    return "".join(parts)
-
-
-def _checkpoint_part(points: list, stops: list, base_accuracy: list = ()) -> str:
-    """Issue 14: misaligned rate (95% CI), held-out task accuracy and training loss against step,
-    and when to stop."""
-    if not points:
-        return ""
-    parts = ["<h3>Emergent misalignment over training</h3>"]
-    rated = [p for p in points if p.step is not None and p.misaligned_rate is not None]
-    if rated:
-        parts.append(line_chart([Series("misaligned rate", [(float(p.step), p.misaligned_rate) for p in rated],
-                                        [(as_float(p.ci_low), as_float(p.ci_high)) for p in rated])],
-                                "Misaligned rate per checkpoint (95% CI)", "step", "misaligned", markers=True))
-    accurate = [p for p in points if p.step is not None and p.task_accuracy is not None]
-    if accurate:
-        parts.append(line_chart([Series("held-out task accuracy", [(float(p.step), p.task_accuracy) for p in accurate])],
-                                "Held-out task accuracy at each checkpoint", "step", "accuracy", markers=True))
-        for base in base_accuracy:
-            if base.accuracy is not None:
-                parts.append(f"<p>Base model on the same {base.n} held-out {esc(base.dataset or '')} items: "
-                             f"{pct(base.accuracy)} (greedy answers scored by the task's rules).</p>")
-    losses = [p for p in points if p.step is not None and p.loss is not None]
-    if losses:
-        parts.append(line_chart([Series("training loss", [(float(p.step), p.loss) for p in losses])],
-                                "Training loss at each checkpoint", "step", "loss", markers=True))
-    parts.append(table(["run", "step", "loss", "task accuracy", "n", "misaligned", "95% CI", "diff vs base", "p"],
-                       [[p.run, p.step, num(p.loss), pct(p.task_accuracy), p.task_n or "", pct(p.misaligned_rate),
-                         ci(p.ci_low, p.ci_high), pct(p.diff), num(p.p_value)] for p in points],
-                       numeric={1, 2, 3, 4, 5, 7, 8}))
-    for stop in stops:
-        parts.append(f"<p><b>Early stopping:</b> {esc(stop.label or 'no checkpoint')} — {esc(stop.reason)}.</p>")
+    parts.append(controls_part(getattr(data, "audit_controls", [])))
+    parts.append(leakage_part(getattr(data, "audit_leakage", [])))
+    parts.append(checkpoint_part(getattr(data, "audit_checkpoints", []), getattr(data, "audit_early_stop", []),
+                                 getattr(data, "audit_task_accuracy", [])))
     return "".join(parts)
 
 
