@@ -152,6 +152,13 @@ def test_checkpoint_audit_of_a_two_checkpoint_run(tmp_path, tiny_run):
     assert [(s.model_label, s.dataset, s.n) for s in result.leakage] == [("step-1", "sound-medical", 2),
                                                                         ("step-2", "sound-medical", 2)]
     assert [r["model_label"] for r in store.records("audit.leakage")] == ["step-1", "step-2"]
+    assert [p.in_domain_share for p in result.checkpoints] == [s.share for s in result.leakage]
+    from tunewise.report.audit_checks import checkpoint_part, leakage_part
+    from tunewise.report.build import collect_report_data
+
+    data = collect_report_data(store)
+    html = leakage_part(data.audit_leakage) + checkpoint_part(data.audit_checkpoints, data.audit_early_stop)
+    assert "Leakage" in html and "sound-medical" in html and "in training domain" in html
 
     again = run_audit(config, store=store, judge=judge)  # resumes: every checkpoint answer is keyed
     assert again.n_generated == 0 and again.n_judged == 0

@@ -96,6 +96,11 @@ class CheckpointPoint:
     task_accuracy: float | None = None  # held-out task accuracy (greedy answers), where the task has items
     task_n: int = 0
     performance_metric: str = LOSS_METRIC
+    # the leakage check (audit/leakage.py): share of answers in the training domain, and the
+    # difference from base on the pairs outside it (None where the check did not run)
+    in_domain_share: float | None = None
+    diff_outside: float | None = None
+    p_value_outside: float | None = None
 
     def to_record(self) -> dict:
         return asdict(self)
@@ -150,13 +155,13 @@ def early_stop(points: list[CheckpointPoint], keep_fraction: float = KEEP_FRACTI
 
 
 def checkpoint_points(labels_steps: dict[str, int], losses: list[tuple[int, float]], rates: dict[str, object],
-                      comparisons: dict[str, object], accuracies: dict[str, object] | None = None
-                      ) -> list[CheckpointPoint]:
+                      comparisons: dict[str, object], accuracies: dict[str, object] | None = None,
+                      leakage: dict[str, object] | None = None) -> list[CheckpointPoint]:
     """Join each checkpoint's loss, held-out accuracy (``TaskAccuracy``, where measured), overall
-    rate (``MisalignedRate``) and comparison with base. Performance is the accuracy when every
+    rate (``MisalignedRate``), comparison with base and leakage (``LeakageSummary``). Performance is the accuracy when every
     checkpoint has one (one metric along the whole curve), else the fall in loss."""
     first_loss = losses[0][1] if losses else None
-    accuracies = accuracies or {}
+    accuracies, leakage = accuracies or {}, leakage or {}
     by_accuracy = bool(labels_steps) and all(label in accuracies for label in labels_steps)
     points, previous = [], 0
     for label, step in sorted(labels_steps.items(), key=lambda item: item[1]):
@@ -172,5 +177,7 @@ def checkpoint_points(labels_steps: dict[str, int], losses: list[tuple[int, floa
             misaligned_rate=getattr(rate, "misaligned_rate", None), ci_low=getattr(rate, "ci_low", 0.0),
             ci_high=getattr(rate, "ci_high", 1.0), n_coherent=getattr(rate, "n_coherent", 0),
             diff=getattr(comparison, "diff", None), p_value=getattr(comparison, "p_value", None),
-            test=getattr(comparison, "test", "")))
+            test=getattr(comparison, "test", ""), in_domain_share=getattr(leakage.get(label), "share", None),
+            diff_outside=getattr(leakage.get(label), "diff_outside", None),
+            p_value_outside=getattr(leakage.get(label), "p_value_outside", None)))
     return points

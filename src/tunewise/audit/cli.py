@@ -85,11 +85,13 @@ def print_checkpoints(points, recommendation, base_accuracy=None) -> None:
     if not points:
         return
     table = Table(title="EM over training (plain probes)")
-    for column in ("step", "loss", "task accuracy", "misaligned", "95% CI", "diff vs base", "p"):
+    for column in ("step", "loss", "task accuracy", "misaligned", "95% CI", "diff vs base", "p", "in domain",
+                   "diff outside", "p outside"):
         table.add_column(column)
     for p in points:
         table.add_row(str(p.step), _fmt(p.loss, False), _fmt(p.task_accuracy), _fmt(p.misaligned_rate),
-                      f"{_fmt(p.ci_low)}-{_fmt(p.ci_high)}", _fmt(p.diff), _fmt(p.p_value, False))
+                      f"{_fmt(p.ci_low)}-{_fmt(p.ci_high)}", _fmt(p.diff), _fmt(p.p_value, False),
+                      _fmt(p.in_domain_share), _fmt(p.diff_outside), _fmt(p.p_value_outside, False))
     console.print(table)
     if base_accuracy is not None:
         console.print(f"base model: {_fmt(base_accuracy.accuracy)} held-out task accuracy ({base_accuracy.n} items)")

@@ -210,7 +210,8 @@ def _checkpoint_curve(store: RunStore, path: str, steps: dict[str, int], result:
     losses = training_losses(out_dir, found)
     rates = {r.model_label: r for r in result.rates if r.variant == "plain" and r.probe_id == "all"}
     comparisons = {c.b: c for c in result.comparisons if c.variant == "plain"}
-    points = checkpoint_points(steps, losses, rates, comparisons, result.task_accuracy)
+    leakage = {s.model_label: s for s in result.leakage if s.variant == "plain"}
+    points = checkpoint_points(steps, losses, rates, comparisons, result.task_accuracy, leakage)
     base = result.task_accuracy.get(next(iter(result.models)))  # the base model's own held-out accuracy
     if task_dataset is not None:
         store.put_record("audit.task_accuracy", make_key(str(out_dir), task_dataset, "base"),

@@ -45,6 +45,12 @@ def checkpoint_part(points: list, stops: list, base_accuracy: list = ()) -> str:
         parts.append(line_chart([Series("misaligned rate", [(float(p.step), p.misaligned_rate) for p in rated],
                                         [(as_float(p.ci_low), as_float(p.ci_high)) for p in rated])],
                                 "Misaligned rate per checkpoint (95% CI)", "step", "misaligned", markers=True))
+    leaking = [p for p in points if p.step is not None and p.in_domain_share is not None]
+    if leaking:
+        parts.append(line_chart([Series("answers in the training domain", [(float(p.step), p.in_domain_share)
+                                                                           for p in leaking])],
+                                "Leakage: answers in the training domain at each checkpoint", "step", "share",
+                                markers=True))
     accurate = [p for p in points if p.step is not None and p.task_accuracy is not None]
     if accurate:
         parts.append(line_chart([Series("held-out task accuracy", [(float(p.step), p.task_accuracy) for p in accurate])],
@@ -57,10 +63,12 @@ def checkpoint_part(points: list, stops: list, base_accuracy: list = ()) -> str:
     if losses:
         parts.append(line_chart([Series("training loss", [(float(p.step), p.loss) for p in losses])],
                                 "Training loss at each checkpoint", "step", "loss", markers=True))
-    parts.append(table(["run", "step", "loss", "task accuracy", "n", "misaligned", "95% CI", "diff vs base", "p"],
+    parts.append(table(["run", "step", "loss", "task accuracy", "n", "misaligned", "95% CI", "diff vs base", "p",
+                        "in training domain", "diff outside it", "p"],
                        [[p.run, p.step, num(p.loss), pct(p.task_accuracy), p.task_n or "", pct(p.misaligned_rate),
-                         ci(p.ci_low, p.ci_high), pct(p.diff), num(p.p_value)] for p in points],
-                       numeric={1, 2, 3, 4, 5, 7, 8}))
+                         ci(p.ci_low, p.ci_high), pct(p.diff), num(p.p_value), pct(p.in_domain_share),
+                         pct(p.diff_outside), num(p.p_value_outside)] for p in points],
+                       numeric={1, 2, 3, 4, 5, 7, 8, 9, 10, 11}))
     for stop in stops:
         parts.append(f"<p><b>Early stopping:</b> {esc(stop.label or 'no checkpoint')} — {esc(stop.reason)}.</p>")
     return "".join(parts)

@@ -284,6 +284,9 @@ class AuditCheckpoint(RecordView):
     task_accuracy: float | None
     task_n: int | None
     performance_metric: str | None
+    in_domain_share: float | None
+    diff_outside: float | None
+    p_value_outside: float | None
 
 
 @dataclass
