@@ -110,3 +110,35 @@ def test_prefix_cache_flag_is_recorded(sharp_model_ref, tmp_path):
     without = run_assess(AssessConfig(**base, prefix_cache=False), tmp_path / "b").strategies[0]
     assert with_cache["prefix_cache"] is True and without["prefix_cache"] is False
     assert with_cache["accuracy"] == without["accuracy"] and with_cache["prompt_tokens"] == without["prompt_tokens"]
+
+
+
+def test_curve_scores_every_adapter_on_one_base_load_with_fresh_load_answers(sharp_model_ref, tmp_path,
+                                                                               monkeypatch):
+    """The learning curve loads the base once for all its points (LoraSwitcher), and its answers
+    are those of base+adapter loaded afresh per point, which is what it did before."""
+    import tunewise.models.hf as hf
+    from tunewise.assess.evaluate import generate_answers
+    from tunewise.assess.strategies import Strategy, build_prompts
+    from tunewise.assess.task import load_task
+    from tunewise.models import load_backend
+    from tunewise.models.types import SamplingParams
+
+    loads = []
+    real_load = hf.load_causal_lm
+    monkeypatch.setattr(hf, "load_causal_lm", lambda ref, *a, **k: loads.append(str(ref)) or real_load(ref, *a, **k))
+    config = AssessConfig(task="units", models=[sharp_model_ref], strategies=["zero-shot"], n_examples=40,
+                          test_size=5, max_tokens=6, train_sizes=[4, 8],
+                          train_options={"epochs": 1, "lr": 1e-2, "batch_size": 4})
+    run_assess(config, tmp_path / "run")
+    assert loads == [sharp_model_ref, sharp_model_ref]  # prompting, then the whole curve (was one per point)
+    task = load_task("units", n=40, seed=0, test_size=5)
+    chats = build_prompts(Strategy("zero-shot", "zero-shot"), task, task.test)
+    params = SamplingParams(temperature=0.0, max_tokens=6, seed=0)
+    with RunStore(tmp_path / "run") as store:
+        tuned = sorted({g["model"] for g in store.generations(stage="assess") if "+lora:" in g["model"]})
+        assert len(tuned) == 2
+        for model in tuned:
+            stored = {g["meta"]["item"]: g["text"] for g in store.generations(stage="assess", model=model)}
+            fresh = generate_answers(load_backend(model, backend="hf"), chats, params, use_prefix_cache=True)
+            assert [stored[item.id] for item in task.test] == [c.text for c in fresh.completions]

@@ -7,6 +7,8 @@ from safetensors.torch import save_file
 
 from tunewise.errors import ConfigError
 from tunewise.persona import TraitVector, effect_size, layer_effect_sizes, load_vectors, mean_answer_activations, project
+from tunewise.persona.steer import decoder_blocks
+from tunewise.persona.vectors import reading_activations
 
 
 def test_effect_size_is_cohens_d():
@@ -61,3 +63,39 @@ def test_vector_file_round_trip_keeps_metadata(tmp_path: Path):
     with pytest.raises(ConfigError, match="not a tunewise persona vector"):
         TraitVector.load(tmp_path / "other.safetensors")
     assert path.exists()
+
+
+def test_reading_activations_runs_only_the_blocks_needed_and_reads_the_same_values(tiny_backend):
+    """Index 1 needs block 1 (plus the one spare block), not all three, nor the LM head; the
+    values are those of a full pass, bit for bit; everything is restored, even on error."""
+    backend = tiny_backend
+    chats = [[{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello, how are you?"}],
+             [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "Four."}]]
+    ran: list[int] = []
+    blocks = decoder_blocks(backend.model)
+    hooks = [block.register_forward_hook(lambda *_, i=i: ran.append(i)) for i, block in enumerate(blocks)]
+    head_calls: list[int] = []
+    head = backend.model.get_output_embeddings()
+    head_hook = head.register_forward_hook(lambda _m, _a, out: head_calls.append(out.shape[1]))
+    try:
+        full = backend.hidden_states(chats, [1], positions="assistant")
+        assert sorted(set(ran)) == [0, 1, 2] and head_calls[-1] > 0
+        ran.clear()
+        with reading_activations(backend, [1]):
+            fast = backend.hidden_states(chats, [1], positions="assistant")
+        assert sorted(set(ran)) == [0, 1] and head_calls[-1] == 0
+        assert all(torch.equal(a, b) for a, b in zip(full, fast))
+        with reading_activations(backend, [3]):  # the normed last index: every block runs
+            ran.clear()
+            last = backend.hidden_states(chats, [3], positions="assistant")
+        assert sorted(set(ran)) == [0, 1, 2]
+        assert all(torch.equal(a, b) for a, b in zip(backend.hidden_states(chats, [3], positions="assistant"), last))
+        with pytest.raises(RuntimeError), reading_activations(backend, [1]):
+            raise RuntimeError("boom")
+        ran.clear()
+        assert backend.model.config.num_hidden_layers == 3
+        backend.hidden_states(chats, [1], positions="assistant")
+        assert sorted(set(ran)) == [0, 1, 2] and head_calls[-1] > 0
+    finally:
+        for hook in [*hooks, head_hook]:
+            hook.remove()

@@ -21,7 +21,7 @@ import torch
 from tunewise.errors import ConfigError
 from tunewise.persona.config import PersonaConfig
 from tunewise.persona.traits import builtin_traits, load_trait
-from tunewise.persona.vectors import TraitVector, project
+from tunewise.persona.vectors import TraitVector, project, reading_activations
 from tunewise.progress import note
 from tunewise.runs.store import RunStore
 
@@ -61,7 +61,8 @@ def neutral_questions(vector: TraitVector) -> list[str]:
 def prompt_projections(backend, questions: list[str], vector: TraitVector) -> np.ndarray:
     """Projection of the last prompt-token activation of each question onto the trait direction."""
     chats = [[{"role": "user", "content": q}] for q in questions]
-    states = backend.hidden_states(chats, [vector.layer], positions="last")
+    with reading_activations(backend, [vector.layer]):
+        states = backend.hidden_states(chats, [vector.layer], positions="last")
     activations = torch.stack([s[0, -1] for s in states])
     return project(activations, vector.vector).numpy()
 

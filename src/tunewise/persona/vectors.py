@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -98,12 +100,49 @@ def steerable_layers(n_hidden_states: int) -> list[int]:
     return list(range(1, n_hidden_states - 1))
 
 
+def _inner_model(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@contextmanager
+def reading_activations(backend, layers: list[int] | None = None) -> Iterator[None]:
+    """While inside, a forward pass of ``backend.model`` computes only what an activation read
+    needs: no vocabulary logits (the LM head gets zero positions; a read never uses them), and
+    with ``layers`` given, only the decoder blocks up to the deepest one. Hidden-states index ``l``
+    is the output of block ``l`` (before the final norm), which depends on blocks ``1..l`` only, so
+    the values read are the same computation as a full pass. Measured on SmolLM2-135M: the LM
+    head is ~21% of a forward pass, and the chosen layer (7 of 30) needs a quarter of the blocks.
+
+    The block count is lowered through ``config.num_hidden_layers``, which transformers' decoder
+    loops slice by (``self.layers[: config.num_hidden_layers]``); one spare block is kept, so
+    index ``l`` is never the normed last entry. A model that ignores the setting just runs in
+    full. Both changes are undone on exit, even on error (as ``steering`` does)."""
+    inner = _inner_model(backend.model)
+    config = getattr(inner, "config", None)
+    blocks = getattr(config, "num_hidden_layers", None)
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    handle = None
+    if isinstance(head, torch.nn.Module):
+        handle = head.register_forward_pre_hook(lambda _module, args: (args[0][:, :0], *args[1:]) if args else None)
+    keep = max(layers) + 1 if layers and isinstance(blocks, int) else None
+    if keep is not None and keep < blocks:
+        config.num_hidden_layers = keep
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+        if isinstance(blocks, int):
+            config.num_hidden_layers = blocks
+
+
 def mean_answer_activations(backend, chats: list[Chat], layers: list[int] | None = None) -> torch.Tensor:
     """Mean residual activation over each chat's final assistant message, ``[chats, layers, hidden]``.
 
     Averaging over answer tokens only (not the prompt) is what makes the vector describe how the
     model *responds* (Chen et al.); the prompt, and any system prompt in it, is excluded."""
-    states = backend.hidden_states(chats, layers, positions="assistant")
+    with reading_activations(backend, layers):
+        states = backend.hidden_states(chats, layers, positions="assistant")
     means = []
     for index, tensor in enumerate(states):
         if tensor.shape[1] == 0:
