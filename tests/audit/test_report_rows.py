@@ -1,7 +1,7 @@
 """The report's audit rows for issue 14 (controls, checkpoint curve), from stored record payloads."""
 
 from tunewise.report.records import AuditCheckpoint, AuditComparison, AuditControls, AuditEarlyStop
-from tunewise.report.sections import _checkpoint_part, _controls_part
+from tunewise.report.audit_checks import checkpoint_part as _checkpoint_part, controls_part as _controls_part
 
 
 def test_controls_rows_and_the_loud_warning():
