@@ -58,8 +58,8 @@ def test_plan_counts_the_quick_demo_and_scales_with_the_cost_model(tmp_path):
     assert [p.stage for p in plans] == list(STAGES)
     assert all(p.status == "will run" and p.estimate_s > 0 and p.work for p in plans), plans
     audit = next(p for p in plans if p.stage == "audit")
-    # 3 models x 10 core probes x 2 variants x 2 samples, + the positive control's 10 x 2
-    assert "140 answers" in " ".join(audit.work), audit.work
+    # 3 models x 10 core probes x 2 samples (plain probes only), + the positive control's 10 x 2
+    assert "80 answers" in " ".join(audit.work), audit.work
     slower = plan_experiment(builtin_experiment("quick"), tmp_path / "run",
                              cost=CostModel(decode=0.65e10, prefill=3e10, train=0.9e10))
     assert sum(p.estimate_s for p in slower) > 1.5 * sum(p.estimate_s for p in plans)
