@@ -219,7 +219,8 @@ def _checkpoint_curve(store: RunStore, path: str, steps: dict[str, int], result:
                           "accuracy": getattr(base, "accuracy", None), "n": getattr(base, "n", 0)})
     for point in points:
         store.put_record("audit.checkpoint", make_key(str(out_dir), point.step, probe_set, result.judge,
-                                                      result.preset), {**point.to_record(), "run": str(out_dir)})
+                                                      result.preset), {**point.to_record(), "run": str(out_dir),
+                                                                      "judge": result.judge, "preset": result.preset})
     store.put_record("audit.loss", make_key(str(out_dir)), {"run": str(out_dir), "losses": [list(x) for x in losses]})
     by_accuracy = bool(points) and points[0].performance_metric == ACCURACY_METRIC
     recommendation = early_stop(points, base_performance=base.accuracy if base is not None and by_accuracy else None)
