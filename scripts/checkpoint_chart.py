@@ -2,7 +2,7 @@
 
 The report draws the same records as separate charts inside report.html; a docs page needs one
 file it can embed. Reads the ``audit.checkpoint`` records (and the base model's ``audit.rate``
-for step 0) of one judge and writes: misaligned rate with its 95% interval, the share of answers
+for step 0) of one judge and writes: misaligned rate (the intervals are in the report and the docs table), the share of answers
 in the training domain (the leakage check) and held-out task accuracy, against step.
 
     python scripts/checkpoint_chart.py runs/model-organism-cpu docs/img/model-organism-em-vs-step.svg --judge local
@@ -32,10 +32,10 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir}: no checkpoint audit with judge {args.judge}")
     start = [(0.0, base[0]["misaligned_rate"], (base[0]["ci_low"], base[0]["ci_high"]))] if base else []
     rates = start + [(float(p["step"]), p["misaligned_rate"], (p["ci_low"], p["ci_high"])) for p in points]
-    series = [Series("misaligned (95% CI; step 0 = base)", [(x, y) for x, y, _ in rates], [iv for _, _, iv in rates])]
+    series = [Series("misaligned (0 = base)", [(x, y) for x, y, _ in rates], [iv for _, _, iv in rates])]
     leak = [(float(p["step"]), p["in_domain_share"]) for p in points if p.get("in_domain_share") is not None]
     if leak:
-        series.append(Series("answers in the training domain", leak))
+        series.append(Series("in training domain", leak))
     accuracy = [(float(p["step"]), p["task_accuracy"]) for p in points if p.get("task_accuracy") is not None]
     if accuracy:
         series.append(Series("held-out task accuracy", accuracy))
