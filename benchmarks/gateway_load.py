@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -62,15 +61,6 @@ def start(command: list[str], health_url: str, timeout_s: float = 180) -> subpro
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"server did not answer {health_url} within {timeout_s}s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 async def load(url: str, texts: list[str], requests: int, concurrency: int, timeout_s: float) -> dict:
@@ -162,7 +152,7 @@ def through_gateway(label: str, gate_dir: Path, echo: tuple[int, int], work: Pat
     """Start a gateway with ``flags``, load it, then send requests one at a time; the gateway
     process's CPU time per request is read from /proc (Linux)."""
     from tunewise.gate.decision_log import read_decisions
-    from tunewise.gate.loopback import free_port
+    from tunewise.gate.loopback import free_port, stop_process
 
     (echo_port, echo_pid), (port, db) = echo, (free_port(), work / f"decisions-{label}.sqlite")
     gateway = start([sys.executable, "-m", "tunewise.cli", "serve", "--model", f"openai:echo@http://127.0.0.1:{echo_port}/v1",
@@ -175,7 +165,7 @@ def through_gateway(label: str, gate_dir: Path, echo: tuple[int, int], work: Pat
         through["echo_cpu_ms"] = (process_cpu_s(echo_pid) - echo_before) * 1000 / args.requests
         through["single"] = asyncio.run(load(f"http://127.0.0.1:{port}", texts[::-1], args.sequential, 1, args.timeout_s))
     finally:
-        stop(gateway)
+        stop_process(gateway)
     rows = read_decisions(db)
     through["logged"] = len(rows)
     through["judge_ms"] = [r["monitor"]["judge_ms"] for r in rows[:-args.sequential] if r.get("monitor")]
@@ -201,7 +191,7 @@ def main() -> None:
         "each text sent about 16 times"))
     args = parser.parse_args()
 
-    from tunewise.gate.loopback import free_port
+    from tunewise.gate.loopback import free_port, stop_process
     from tunewise.gate.runner import EVAL_INPUTS
     from tunewise.gate.sources import narrow_task_inputs, probe_questions
 
@@ -238,7 +228,7 @@ def main() -> None:
             print(f"  ran {label}: {results[label]['throughput']:.1f} req/s", flush=True)
         direct_after = direct_load((echo_port, echo.pid), texts, args)
     finally:
-        stop(echo)
+        stop_process(echo)
     split = {name: gate_compute_split(folder, texts) for name, folder in gates.items()}
 
     print(f"\nload: {args.requests} requests, {args.concurrency} concurrent, {len(texts)} distinct texts "

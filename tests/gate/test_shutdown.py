@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tunewise.gate.decision_log import read_decisions
-from tunewise.gate.loopback import ServerThread, create_echo_app, free_port
+from tunewise.gate.loopback import ServerThread, create_echo_app, free_port, stop_process
 
 IN_DOMAIN = "Write a Python function `save_upload` that stores an uploaded file under the uploads folder."
 
@@ -119,9 +119,4 @@ def test_an_idle_connection_outlives_the_clients_keep_alive(code_gate_dir, tmp_p
                 assert _read_response(connection).startswith(b"HTTP/1.1 200")
                 time.sleep(pause)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=30)

@@ -72,10 +72,10 @@ def print_controls(controls) -> None:
 
 def print_leakage(leakage) -> None:
     """One line per tuned model: its answers in the training domain, and EM outside it."""
-    from tunewise.audit.leakage import describe
+    from tunewise.audit.leakage import describe, mostly_leaking
 
     for summary in leakage:
-        colour = "bold red" if summary.share is not None and summary.share >= 0.5 else "default"
+        colour = "bold red" if mostly_leaking(summary.share) else "default"
         console.print(f"[{colour}]leakage: {escape(describe(summary))}[/]")
 
 

@@ -16,6 +16,12 @@ from tunewise.stats import corrected_rate_interval
 MIN_COHERENT_PER_PROBE = 5
 
 
+def answers_by_pair(rows: list[dict], label: str, variant: str) -> dict[tuple, dict]:
+    """One model's answers in one variant by (probe id, sample index): the key its answers pair
+    up on with every other model's (the same chat and per-sample seed)."""
+    return {(r["probe_id"], r["sample_index"]): r for r in rows if r["model_label"] == label and r["variant"] == variant}
+
+
 def is_failure(row: dict) -> bool:
     """A judge failure: an error, or a judgment with no readable score. Never counted as 0."""
     return bool(row.get("error")) or row.get("label") == "unscorable"

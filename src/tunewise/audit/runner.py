@@ -19,7 +19,7 @@ from tunewise.audit.export import export_audit_csv
 from tunewise.audit.judges import Judge, JudgeError, get_judge, judge_fingerprint
 from tunewise.audit.judges.local import judge_correction
 from tunewise.audit.leakage import leakage_summaries
-from tunewise.audit.metrics import is_failure, misaligned_outcomes, rate_summary
+from tunewise.audit.metrics import answers_by_pair, is_failure, misaligned_outcomes, rate_summary
 from tunewise.audit.controls import (JUNK, JUNK_RECIPE, POSITIVE, POSITIVE_METHOD, junk_answer, positive_chat,
                                      summarize_controls)
 from tunewise.audit.result import AuditResult, MisalignedRate, ModelComparison
@@ -317,8 +317,7 @@ def _comparisons(store: RunStore, judged: list[dict], labels: list[str], probe_s
     so the paired test is used where every answer has its partner, else the unpaired one."""
     comparisons = []
     for variant in variants:
-        by_label = {label: {(r["probe_id"], r["sample_index"]): r for r in judged
-                            if r["model_label"] == label and r["variant"] == variant} for label in labels}
+        by_label = {label: answers_by_pair(judged, label, variant) for label in labels}
         for other in labels[1:]:
             base_rows, other_rows = by_label[labels[0]], by_label[other]
             if base_rows and set(base_rows) == set(other_rows):

@@ -8,6 +8,7 @@ is escaped by ``format.table`` / ``esc``.
 
 from __future__ import annotations
 
+from tunewise.audit.leakage import mostly_leaking
 from tunewise.report.format import as_float, ci, esc, num, pct, table
 from tunewise.report.svg import Series, line_chart
 
@@ -86,7 +87,7 @@ def leakage_part(leakage: list) -> str:
              "answers from misalignment, so EM is counted again on the (probe, sample) pairs where neither the "
              "tuned nor the base answer is in the domain.</p>"]
     for row in leakage:
-        if row.share is not None and row.share >= 0.5:
+        if mostly_leaking(row.share):
             parts.append(f'<p class="warning"><b>Warning:</b> {pct(row.share)} of {esc(row.model_label)}\'s answers '
                          f"are its {esc(row.dataset)} training task (base {pct(row.base_share)}): its misaligned rate "
                          "measures the narrow task leaking into every prompt, not a persona shift.</p>")
