@@ -1,9 +1,9 @@
 """The ``hf`` backend: transformers in process, CPU or GPU.
 
-Sampling goes through ``model.generate`` (KV cache, left padding, per-sequence EOS) with a
-logits processor that draws each row's token from that row's own seeded generator. That makes
-every sample reproducible from (chat, sample index, seed) alone, whatever batch it landed in,
-and keeps the n samples of one chat distinct.
+Sampling goes through ``decoding.decode`` (KV cache, left padding, finished rows leave the
+batch), each row drawing its tokens from its own seeded generator. That makes every sample
+reproducible from (chat, sample index, seed) alone, whatever batch it landed in, and keeps the n
+samples of one chat distinct.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from tunewise.models.decoding import RowSampler, decode
 from tunewise.models.loading import load_causal_lm
 from tunewise.models.refs import parse_model_ref
 from tunewise.models.types import Chat, Completion, SamplingParams
@@ -26,43 +26,6 @@ def sample_seed(base_seed: int, sample_index: int, prompt_ids: list[int]) -> int
     answers across questions) and each sample is reproducible on its own."""
     digest = hashlib.sha256(f"{base_seed}:{sample_index}:{prompt_ids}".encode()).digest()
     return int.from_bytes(digest[:7], "big")
-
-
-class PerRowSampler(LogitsProcessor):
-    """Sample each row with its own ``torch.Generator``; returns logits that are 0 at the
-    chosen token and -inf elsewhere, so the greedy step of ``generate`` picks it."""
-
-    def __init__(self, seeds: list[int], temperature: float, top_p: float):
-        self.generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-        self.temperature = temperature
-        self.top_p = top_p
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
-        if self.top_p < 1.0:
-            sorted_probs, order = probs.sort(dim=-1, descending=True)
-            keep = sorted_probs.cumsum(dim=-1) - sorted_probs < self.top_p
-            sorted_probs = sorted_probs * keep
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        chosen = torch.stack([torch.multinomial(probs[row], 1, generator=gen)
-                              for row, gen in enumerate(self.generators)])
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(-1, chosen.to(scores.device), 0.0)
-        return out
-
-
-class StopOnStrings(StoppingCriteria):
-    """Stop a row once its *generated* text contains a stop string. (transformers' own
-    stop_strings also match across the prompt boundary, ending answers that never said it.)"""
-
-    def __init__(self, tokenizer, stops: list[str], prompt_length: int):
-        self.tokenizer = tokenizer
-        self.stops = [s for s in stops if s]
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
 def common_prefix_length(sequences: list[list[int]]) -> int:
@@ -189,22 +152,20 @@ class HFBackend:
             tokens = sample_rows(self, batch, params, seeds if params.temperature > 0 else None)
             return [self.completion_from_tokens(row, seed if params.temperature > 0 else None, new, params)
                     for row, seed, new in zip(batch, seeds, tokens)]
-        ids, mask = self._pad_left([row.prompt_ids for row in batch])
-        config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False,
-                                  eos_token_id=self.eos_token_ids, pad_token_id=self.tokenizer.pad_token_id)
-        processors = LogitsProcessorList()
-        if params.temperature > 0:
-            processors.append(PerRowSampler(seeds, params.temperature, params.top_p))
-        stopping = StoppingCriteriaList()
-        if params.stop:
-            stopping.append(StopOnStrings(self.tokenizer, params.stop, ids.shape[1]))
-        output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                     logits_processor=processors, stopping_criteria=stopping)
-        new_tokens = output[:, ids.shape[1]:].tolist()
-        completions = []
-        for row, seed, tokens in zip(batch, seeds, new_tokens):
-            completions.append(self.completion_from_tokens(row, seed if params.temperature > 0 else None, tokens, params))
-        return completions
+        sampler = RowSampler(seeds, params.temperature, params.top_p) if params.temperature > 0 else None
+        new_tokens = decode(self.model, [row.prompt_ids for row in batch], pad_token_id=self.tokenizer.pad_token_id,
+                            eos_token_ids=self.eos_token_ids, max_tokens=params.max_tokens, sampler=sampler,
+                            is_stopped=self.stop_check(params.stop))
+        return [self.completion_from_tokens(row, seed if params.temperature > 0 else None, tokens, params)
+                for row, seed, tokens in zip(batch, seeds, new_tokens)]
+
+    def stop_check(self, stops: list[str]):
+        """Whether a row's generated tokens already hold one of ``stops`` (only its own text: a
+        stop string that spans the prompt boundary does not count); None when there are none."""
+        stops = [s for s in stops if s]
+        if not stops:
+            return None
+        return lambda tokens: any(s in self.tokenizer.decode(tokens, skip_special_tokens=True) for s in stops)
 
     def completion_from_tokens(self, row: PromptRow, seed, tokens: list[int], params: SamplingParams) -> Completion:
         """Decode generated ``tokens`` into a Completion: cut at EOS and stop strings, count tokens.
