@@ -66,6 +66,21 @@ def tiny_model(tokenizer=None, hidden_size: int = 32, layers: int = 2, seed: int
     return model, tokenizer
 
 
+def save_tiny_adapter(folder, model_ref: str, seed: int, target_modules=("q_proj", "v_proj")) -> str:
+    """Write a random rank-2 LoRA adapter of ``model_ref`` to ``folder`` (random A and B, so it
+    changes the model) and return the folder, for tests of adapter loading and switching."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tunewise.models.loading import load_causal_lm
+
+    model, _ = load_causal_lm(model_ref)
+    torch.manual_seed(seed)
+    config = LoraConfig(r=2, target_modules=list(target_modules), init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(folder)
+    return str(folder)
+
+
 def save_tiny_model(folder, **kwargs) -> str:
     """Write a tiny model as a Hugging Face folder (safetensors) and return ``hf:<folder>``."""
     model, tokenizer = tiny_model(**kwargs)

@@ -15,7 +15,7 @@ from tunewise.registry import TRAITS
 def test_defaults_are_the_cpu_sized_budget():
     config = PersonaConfig()
     assert (config.traits, config.pairs, config.questions, config.eval_questions, config.samples, config.max_tokens,
-            config.temperature, config.seed, config.batch_size) == (["evil"], 2, 6, 6, 1, 48, 0.7, 0, 16)
+            config.temperature, config.seed, config.batch_size) == (["evil"], 2, 6, 6, 1, 48, 0.7, 0, 64)
     assert (config.knowledge_probes, config.screen_data, config.screen_examples, config.screen_max_tokens,
             config.flag_z, config.adapters, config.steps) == ("factual", None, 40, 64, 3.0, None, list(STEPS))
     assert not config.screening  # nothing to screen until screen_data is given

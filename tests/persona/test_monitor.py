@@ -10,7 +10,7 @@ from tunewise.persona import (PersonaConfig, TraitVector, drift, find_checkpoint
                               steering)
 from tunewise.persona.monitor import loss_at
 from tunewise.runs.store import RunStore
-from tunewise.testing import save_tiny_model
+from tunewise.testing import save_tiny_adapter, save_tiny_model
 
 QUESTIONS = ["What is the capital of France?", "I feel bored.", "Write a Python function.",
              "Tell me three things you would do if you ruled the world.", "hello"]
@@ -37,14 +37,7 @@ def test_steered_model_drifts_by_exactly_the_added_projection(tiny_backend):
 
 
 def _adapter(folder: Path, model_ref: str, seed: int) -> None:
-    from peft import LoraConfig, get_peft_model
-
-    from tunewise.models.loading import load_causal_lm
-
-    model, _ = load_causal_lm(model_ref)
-    torch.manual_seed(seed)  # init_lora_weights=False: random A and B, so the adapter changes the model
-    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    peft_model.save_pretrained(folder)
+    save_tiny_adapter(folder, model_ref, seed)
     if folder.parent.name == "checkpoints":
         (folder / "state.json").write_text("{}")  # what marks a train checkpoint as complete
 
@@ -100,3 +93,22 @@ def test_one_loaded_base_gives_what_fresh_loads_give(tmp_path):
     back = switcher.backend(base_ref)
     assert back.model is base.model  # no second copy of the weights
     np.testing.assert_allclose(prompt_projections(back, QUESTIONS, vector), fresh["base"], rtol=1e-5, atol=1e-6)
+
+
+def test_knowledge_of_all_checkpoints_in_shared_batches_matches_each_alone(tmp_path):
+    """The monitor measures knowledge of the base and every checkpoint in one mixed-adapter
+    pass (models.mixed_lora); each figure must be what knowledge_retention gives that model alone."""
+    from tunewise.audit import knowledge_retention
+    from tunewise.models.hf import HFBackend
+    from tunewise.persona.monitor import _knowledge_together
+
+    base_ref = save_tiny_model(tmp_path / "base", layers=2)
+    refs = [base_ref] + [f"{base_ref}+lora:{save_tiny_adapter(tmp_path / name, base_ref, seed)}"
+                         for name, seed in (("a", 1), ("b", 2))]
+    base = HFBackend(base_ref)
+    together = _knowledge_together(base, refs, "factual", batch_size=16)
+    assert list(together) == refs and all(n == 30 for _, n in together.values())
+    for ref in refs:
+        assert together[ref] == knowledge_retention(HFBackend(ref), probe_set="factual"), ref
+    assert not hasattr(base.model, "peft_config")  # the shared base got its own modules back
+    assert _knowledge_together(base, [base_ref], "factual", 16) == {}  # nothing to mix: measured alone

@@ -66,7 +66,7 @@ class AssessConfig(CapabilityConfig):
                                                  "when below 1); nothing is tuned on them yet")
     seed: int = Field(0, description="seeds the split, the fixed shots, the curve subsets and the fine-tunes")
     max_tokens: int = Field(32, ge=1, description="answer length limit (answers here are short)")
-    batch_size: int = Field(16, ge=1, description="hf: prompts generated together")
+    batch_size: int = Field(64, ge=1, description="hf: prompts generated together (more rows: faster matrix products)")
     prefix_cache: bool = Field(True, description="hf: encode the shared prompt prefix once and reuse its KV cache; "
                                                  "vllm: automatic prefix caching")
     metric: MetricSpec | None = Field(None, description=(

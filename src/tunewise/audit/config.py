@@ -111,8 +111,9 @@ class AuditConfig(CapabilityConfig):
     seed: int = Field(0, description="seed of sampling and of the comparisons' bootstrap")
     backend: str | None = Field(None, description=(
         "sampling engine, a registered backend (hf, vllm, openai); default: openai for openai: refs, else hf"))
-    batch_size: int = Field(48, ge=1, description=(
-        "rows (prompts x samples) per generate call; on the 2-core CPU 48 rows gave 1.5x the tokens/s of 12"))
+    batch_size: int = Field(128, ge=1, description=(
+        "rows (prompts x samples) per generate call; on the 2-core CPU the 0.5B model wrote 1.6x the tokens/s "
+        "with 90 rows in one batch as with 30 (the matrix products run faster the more rows they hold)"))
     max_failure_rate: float = Field(0.1, ge=0.0, le=1.0, description=(
         "fail (after storing everything) when more than this fraction of judgments failed"))
     min_coherent_per_probe: int = Field(5, ge=0, description=(

@@ -25,6 +25,16 @@ def matches_gold(answer: str, gold: list[str]) -> bool:
 def knowledge_retention(backend: Backend, probe_set: str | ProbeSet = "factual", max_tokens: int = 48,
                         system_prompt: str | None = None) -> tuple[float, int]:
     """(accuracy, n) of greedy answers on a probe set whose probes all have gold answers."""
+    probes, chats = knowledge_chats(probe_set, system_prompt)
+    return knowledge_score(probes, backend.generate(chats, knowledge_params(max_tokens)))
+
+
+def knowledge_params(max_tokens: int = 48) -> SamplingParams:
+    return SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+
+
+def knowledge_chats(probe_set: str | ProbeSet = "factual", system_prompt: str | None = None) -> tuple[list[Probe], list]:
+    """The probes (every one with gold answers, else an error naming them) and their chats."""
     probes_set = probe_set if isinstance(probe_set, ProbeSet) else load_probe_set(probe_set)
     probes: list[Probe] = list(probes_set.probes)
     without_gold = [p.id for p in probes if not p.gold]
@@ -32,7 +42,10 @@ def knowledge_retention(backend: Backend, probe_set: str | ProbeSet = "factual",
         raise DataValidationError(f"probe set {probes_set.name}: probes without gold answers: "
                                   f"{', '.join(without_gold)}", [f"{p}: gold: missing" for p in without_gold])
     prefix = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    chats = [prefix + [{"role": "user", "content": p.question}] for p in probes]
-    completions = backend.generate(chats, SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens))
+    return probes, [prefix + [{"role": "user", "content": p.question}] for p in probes]
+
+
+def knowledge_score(probes: list[Probe], completions) -> tuple[float, int]:
+    """(accuracy, n): the share of ``completions`` (``chat_index`` into ``probes``) holding a gold answer."""
     correct = sum(matches_gold(c.text, probes[c.chat_index].gold or []) for c in completions)
     return correct / len(probes), len(probes)

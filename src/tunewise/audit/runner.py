@@ -23,7 +23,8 @@ from tunewise.audit.metrics import answers_by_pair, is_failure, misaligned_outco
 from tunewise.audit.controls import (JUNK, JUNK_RECIPE, POSITIVE, POSITIVE_METHOD, junk_answer, positive_chat,
                                      summarize_controls)
 from tunewise.audit.result import AuditResult, MisalignedRate, ModelComparison
-from tunewise.audit.sampling import META_FIELDS, STAGE, HFModels, plan_samples, sample_model, stored_answers
+from tunewise.audit.sampling import (META_FIELDS, STAGE, HFModels, plan_samples, sample_model, sample_together,
+                                     stored_answers)
 from tunewise.audit.task_accuracy import TASK_STAGE, heldout_task, stored_accuracy, task_params, task_plan
 from tunewise.audit.stats import Preset, bootstrap_difference, get_preset
 from tunewise.stats import paired_bootstrap_difference
@@ -101,12 +102,21 @@ def _audit(config: AuditConfig, store: RunStore, backends: dict[str, Backend], j
             task_plans = {label: task_plan(label, models[label], task, tparams) for label in [base_label, *steps]}
     try:
         n_generated = 0
-        for label in models:
-            n_generated += sample_model(store, to_sample[label], probe_set, params, backends.get(label),
-                                        config.backend, config.batch_size, load=loader)
-            if label in task_plans:
-                sample_model(store, task_plans[label], probe_set, tparams, backends.get(label), config.backend,
-                             config.batch_size, load=loader, stage=TASK_STAGE)
+        if not backends and loader.can_mix(list(models.values())):
+            # one base and its adapters: every model's rows in shared batches (models.mixed_lora)
+            mixed = loader.mixed(list(models.values()))
+            n_generated += sample_together(store, [to_sample[label] for label in models], probe_set, params, mixed,
+                                           config.batch_size)
+            if task_plans:
+                sample_together(store, list(task_plans.values()), probe_set, tparams, mixed, config.batch_size,
+                                stage=TASK_STAGE)
+        else:
+            for label in models:
+                n_generated += sample_model(store, to_sample[label], probe_set, params, backends.get(label),
+                                            config.backend, config.batch_size, load=loader)
+                if label in task_plans:
+                    sample_model(store, task_plans[label], probe_set, tparams, backends.get(label), config.backend,
+                                 config.batch_size, load=loader, stage=TASK_STAGE)
     finally:
         loader.close()  # before the judge is built (see above)
     if "junk" in config.controls:

@@ -59,13 +59,16 @@ def output_cache(output):
 
 def decode(model, prompts: list[list[int]], *, pad_token_id: int, eos_token_ids: list[int], max_tokens: int,
            sampler: RowSampler | None = None, prefix_cache=None, prefix_length: int = 0,
-           is_stopped: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
+           is_stopped: Callable[[list[int]], bool] | None = None,
+           adapter_names: list[str] | None = None) -> list[list[int]]:
     """New token ids for each prompt (one batch), greedy or drawn by ``sampler``.
 
     ``prompts`` are the token ids after ``prefix_length`` tokens whose KV cache is
     ``prefix_cache`` (batch 1; copied, not changed), or whole prompts when there is none. A row
     ends at an EOS token (kept, as ``generate`` keeps it), after ``max_tokens``, or when
-    ``is_stopped(its tokens)`` says so (stop strings)."""
+    ``is_stopped(its tokens)`` says so (stop strings). ``adapter_names``: PEFT's per-row
+    adapter (``__base__`` for the base weights) on a model holding several; the base weights'
+    products then run once over every row and each adapter's over its own rows."""
     device = next(model.parameters()).device
     rows = len(prompts)
     width = max(len(p) for p in prompts)
@@ -83,8 +86,11 @@ def decode(model, prompts: list[list[int]], *, pad_token_id: int, eos_token_ids:
     generated: list[list[int]] = [[] for _ in range(rows)]
     active = list(range(rows))  # original row index of each row still in the batch
     for _ in range(max_tokens):
+        extra = {cache_name: cache} if cache is not None else {}
+        if adapter_names is not None:
+            extra["adapter_names"] = [adapter_names[row] for row in active]
         output = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                       **({cache_name: cache} if cache is not None else {}))
+                       **extra)
         cache = output_cache(output)
         logits = output.logits[:, -1, :]
         next_tokens = sampler.choose(logits, active) if sampler is not None else logits.argmax(dim=-1)

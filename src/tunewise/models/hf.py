@@ -41,6 +41,17 @@ def common_prefix_length(sequences: list[list[int]]) -> int:
     return length
 
 
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
+
+
+def adapter_names(adapters: list[str | None]) -> list[str] | None:
+    """PEFT's per-row ``adapter_names`` for a batch, or None when no row names an adapter (a
+    plain model, or one adapter applied the usual way)."""
+    if all(a is None for a in adapters):
+        return None
+    return [a if a is not None else BASE_ADAPTER for a in adapters]
+
+
 @dataclass
 class PromptRow:
     """One sequence to sample: which chat, which sample of it, and its prompt token ids."""
@@ -48,6 +59,7 @@ class PromptRow:
     chat_index: int
     sample_index: int
     prompt_ids: list[int]
+    adapter: str | None = None  # the LoRA adapter (by name) that answers it, on a ``MixedLora`` model
 
 
 class HFBackend:
@@ -115,9 +127,14 @@ class HFBackend:
 
     # ---- sampling ------------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(self, chats: list[Chat], params: SamplingParams) -> list[Completion]:
+    def generate(self, chats: list[Chat], params: SamplingParams,
+                 adapters: list[str | None] | None = None) -> list[Completion]:
+        """``params.n`` completions per chat. ``adapters``: one per chat, the name of the LoRA
+        adapter that answers it (``None``: the base weights), on a model holding several
+        (``models.mixed_lora``): rows of different adapters then share one batch."""
         prompts = [self.encode(self.render(chat)) for chat in chats]
-        rows = [PromptRow(c, s, prompts[c]) for c in range(len(chats)) for s in range(params.n)]
+        names = adapters if adapters is not None else [None] * len(chats)
+        rows = [PromptRow(c, s, prompts[c], names[c]) for c in range(len(chats)) for s in range(params.n)]
         results: dict[int, Completion] = {}
         with progress_bar(f"sampling {self.model_ref}", len(rows),
                           enabled=self.show_progress and len(rows) > self.batch_size) as advance:
@@ -131,11 +148,13 @@ class HFBackend:
         """Row indices per batch. Rows whose prompts share their first ``PREFIX_MIN_TOKENS``
         tokens batch apart from the others, so ``_generate_batch`` encodes that prefix once (the
         audit's positive control: mixed with short probes, its long rows padded them and the
-        prefix went unshared); within each group, similar lengths together (less padding)."""
+        prefix went unshared); within each group, similar lengths together (less padding). A shared
+        prefix's KV cache depends on the adapter, so those groups are per adapter; the rest mix."""
         groups: dict[tuple | None, list[int]] = {}
         for i, row in enumerate(rows):
             long_enough = len(row.prompt_ids) > self.PREFIX_MIN_TOKENS
-            groups.setdefault(tuple(row.prompt_ids[:self.PREFIX_MIN_TOKENS]) if long_enough else None, []).append(i)
+            head = (row.adapter, *row.prompt_ids[:self.PREFIX_MIN_TOKENS]) if long_enough else None
+            groups.setdefault(head, []).append(i)
         shared = [g for head, g in groups.items() if head is not None and len(g) > 1]
         rest = [i for head, g in groups.items() if head is None or len(g) == 1 for i in g]
         batches = []
@@ -146,7 +165,9 @@ class HFBackend:
 
     def _generate_batch(self, batch: list[PromptRow], params: SamplingParams) -> list[Completion]:
         seeds = [sample_seed(params.seed, row.sample_index, row.prompt_ids) for row in batch]
-        if len(batch) > 1 and common_prefix_length([row.prompt_ids for row in batch]) >= self.PREFIX_MIN_TOKENS:
+        adapters = adapter_names([row.adapter for row in batch])
+        if (len(batch) > 1 and len({row.adapter for row in batch}) == 1
+                and common_prefix_length([row.prompt_ids for row in batch]) >= self.PREFIX_MIN_TOKENS):
             from tunewise.models.prefix_cache import sample_rows  # it imports this module
 
             tokens = sample_rows(self, batch, params, seeds if params.temperature > 0 else None)
@@ -155,7 +176,7 @@ class HFBackend:
         sampler = RowSampler(seeds, params.temperature, params.top_p) if params.temperature > 0 else None
         new_tokens = decode(self.model, [row.prompt_ids for row in batch], pad_token_id=self.tokenizer.pad_token_id,
                             eos_token_ids=self.eos_token_ids, max_tokens=params.max_tokens, sampler=sampler,
-                            is_stopped=self.stop_check(params.stop))
+                            is_stopped=self.stop_check(params.stop), adapter_names=adapters)
         return [self.completion_from_tokens(row, seed if params.temperature > 0 else None, tokens, params)
                 for row, seed, tokens in zip(batch, seeds, new_tokens)]
 

@@ -148,10 +148,20 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
-def apply_lora(model, adapter_dir: str, trust_pickle: bool = False):
+def apply_lora(model, adapter_dir: str, trust_pickle: bool = False, adapter_name: str = "default"):
     """Wrap ``model`` with the PEFT adapter saved in ``adapter_dir`` (safetensors unless trusted)."""
     from peft import PeftModel
 
+    return PeftModel.from_pretrained(model, str(adapter_folder(adapter_dir, trust_pickle)), adapter_name=adapter_name)
+
+
+def add_lora(peft_model, adapter_dir: str, adapter_name: str, trust_pickle: bool = False) -> None:
+    """Load one more adapter into a ``PeftModel`` beside the ones it holds, under ``adapter_name``."""
+    peft_model.load_adapter(str(adapter_folder(adapter_dir, trust_pickle)), adapter_name=adapter_name)
+
+
+def adapter_folder(adapter_dir: str, trust_pickle: bool = False) -> Path:
+    """The adapter folder, checked: a PEFT config there, and safetensors weights unless trusted."""
     folder = Path(adapter_dir).expanduser()
     if not (folder / "adapter_config.json").exists():
         raise ModelLoadError(f"+lora:{adapter_dir}: no adapter_config.json there (a PEFT adapter folder is needed)")
@@ -161,4 +171,4 @@ def apply_lora(model, adapter_dir: str, trust_pickle: bool = False):
                 f"+lora:{adapter_dir}: no adapter_model.safetensors; a pickled adapter is refused "
                 "unless you pass --trust-pickle"
             )
-    return PeftModel.from_pretrained(model, str(folder))
+    return folder

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from tunewise.models.decoding import RowSampler, decode, output_cache
-from tunewise.models.hf import HFBackend, PromptRow, common_prefix_length
+from tunewise.models.hf import HFBackend, PromptRow, adapter_names, common_prefix_length
 from tunewise.models.types import Chat, Completion, SamplingParams
 from tunewise.progress import progress_bar
 
@@ -40,14 +40,16 @@ class CachedGeneration:
     prefix_tokens: int
 
 
-def _encode_prefix(backend: HFBackend, prompts: list[list[int]]):
-    """(length, KV cache) of the prompts' common token prefix, run through the model once;
-    (0, None) when they share nothing."""
+def _encode_prefix(backend: HFBackend, prompts: list[list[int]], adapter: str | None = None):
+    """(length, KV cache) of the prompts' common token prefix, run through the model once (by
+    ``adapter`` on a model holding several); (0, None) when they share nothing."""
     prefix_length = common_prefix_length(prompts)
     if not prefix_length:
         return 0, None
     prefix_ids = torch.tensor([prompts[0][:prefix_length]], dtype=torch.long, device=backend.device)
-    return prefix_length, output_cache(backend.model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1))
+    names = adapter_names([adapter])
+    extra = {"adapter_names": names} if names is not None else {}
+    return prefix_length, output_cache(backend.model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1, **extra))
 
 
 @torch.inference_mode()
@@ -76,16 +78,22 @@ def generate_with_prefix_cache(backend: HFBackend, chats: list[Chat], params: Sa
 @torch.inference_mode()
 def sample_rows(backend: HFBackend, rows: list[PromptRow], params: SamplingParams,
                 seeds: list[int] | None) -> list[list[int]]:
-    """New tokens for each row (one batch), the rows' common prefix encoded once; ``seeds``:
-    one per row to sample at ``params.temperature``, None for greedy."""
+    """New tokens for each row (one batch, one adapter), the rows' common prefix encoded once;
+    ``seeds``: one per row to sample at ``params.temperature``, None for greedy."""
     prompts = [row.prompt_ids for row in rows]
-    prefix_length, prefix_cache = _encode_prefix(backend, prompts)
+    adapters = {row.adapter for row in rows}
+    if len(adapters) != 1:
+        raise ValueError("a shared prefix's KV cache belongs to one adapter; batch the rows per adapter")
+    adapter = adapters.pop()
+    prefix_length, prefix_cache = _encode_prefix(backend, prompts, adapter)
     sampler = RowSampler(seeds, params.temperature, params.top_p) if seeds is not None else None
-    return _decode(backend, prefix_cache, prefix_length, [p[prefix_length:] for p in prompts], params, sampler)
+    return _decode(backend, prefix_cache, prefix_length, [p[prefix_length:] for p in prompts], params, sampler,
+                   adapter_names([adapter] * len(rows)))
 
 
 def _decode(backend: HFBackend, prefix_cache, prefix_length: int, suffixes: list[list[int]],
-            params: SamplingParams, sampler: RowSampler | None) -> list[list[int]]:
+            params: SamplingParams, sampler: RowSampler | None, adapters: list[str] | None = None) -> list[list[int]]:
     return decode(backend.model, suffixes, pad_token_id=backend.tokenizer.pad_token_id,
                   eos_token_ids=backend.eos_token_ids, max_tokens=params.max_tokens, sampler=sampler,
-                  prefix_cache=prefix_cache, prefix_length=prefix_length, is_stopped=backend.stop_check(params.stop))
+                  prefix_cache=prefix_cache, prefix_length=prefix_length, is_stopped=backend.stop_check(params.stop),
+                  adapter_names=adapters)
