@@ -38,7 +38,9 @@ class CostModel:
     batched decode at batch 16, SmolLM2-135M ~ 97 new tok/s and Qwen-0.5B ~ 35 tok/s
     (shared/ENVIRONMENT.md), so ``decode`` ~ 1.3e10 / params tok/s, rising as batch^0.4 (the
     idle-machine audits, decoded at batch 40-48: 57 s for the quick demo's 140 answers of 64
-    tokens, 506 s for the full demo's 210 of 96, fit ~ 2.2e10 at batch 48); LoRA training, the
+    tokens, 506 s for the full demo's 210 of 96, fit ~ 2.2e10 at batch 48; the rise goes on to
+    256 rows: an 896x4864 float32 product ran at 36 GFLOP/s with 30 rows, 78 with 128 and 99 with
+    256, which is why the audit and the monitor batch every model's rows together); LoRA training, the
     idle-machine demo train stages (41 s and 221 s, 2 variants each), ~ 2.7e10 / params tok/s;
     prompt prefill and hidden-state reads, the quick demo's assess strategies (30 prompts of ~200
     tokens, 8 new tokens each, 13-16 s at load ~1), ~ 6e10 / params tok/s; loading a cached model
@@ -62,7 +64,7 @@ class CostModel:
     def sampling(self, params: float, prompt_tokens: float, rows: int, new_tokens: int, batch: int = 16) -> float:
         """Prefill every prompt, then ``new_tokens`` decode steps for each of ``rows`` sequences,
         ``batch`` rows decoded together."""
-        together = max(1, min(batch, rows, 64))
+        together = max(1, min(batch, rows, 256))
         decode = self.decode * (together / 16) ** self.decode_batch_exponent
         return params * (prompt_tokens / self.prefill + rows * new_tokens / decode)
 
@@ -196,16 +198,24 @@ def _audit(config, cost: CostModel, run_dir: Path) -> tuple[list[str], float]:
     params_ = SamplingParams(n=samples, temperature=ac.temperature, max_tokens=ac.max_tokens, seed=ac.seed)
     variants, options = ac.audited_variants(), ac.variant_options()
     refs = ac.model_refs
-    seconds, answers = 0.0, 0
+    from tunewise.models.mixed_lora import can_mix
+
+    mixed = can_mix(list(refs.values()), ac.backend)  # one base and its adapters: rows in shared batches
+    seconds, answers, prompt_tokens = 0.0, 0, 0
     for label, ref in refs.items():
         plan = plan_samples(label, ref, probes, variants, options, params_)
         if label == next(iter(refs)) and "positive" in ac.controls:
             plan += plan_samples(POSITIVE, ref, probes, ["plain"], options, params_, chat_transform=positive_chat)
         params = model_parameters(ref)
         chats = {id(item["chat"]): item["chat"] for item in plan}
-        seconds += cost.load(params) + cost.sampling(params, sum(chat_tokens(c) for c in chats.values()) * samples,
-                                                     len(plan), ac.max_tokens, ac.batch_size)
+        tokens = sum(chat_tokens(c) for c in chats.values()) * samples
+        if not mixed:
+            seconds += cost.load(params) + cost.sampling(params, tokens, len(plan), ac.max_tokens, ac.batch_size)
         answers += len(plan)
+        prompt_tokens += tokens
+    if mixed:
+        params = model_parameters(next(iter(refs.values())))
+        seconds += cost.load(params) + cost.sampling(params, prompt_tokens, answers, ac.max_tokens, ac.batch_size)
     seconds += answers * cost.judge_per_answer_s
     work = [f"{len(refs)} model(s) ({', '.join(refs)}) x {len(probes.probes)} probes of {probes.name} x "
             f"{len(variants)} variant(s) ({', '.join(variants)}) x {samples} samples of <= {ac.max_tokens} tokens",
@@ -245,10 +255,12 @@ def _persona(config, cost: CostModel) -> tuple[list[str], float]:
             if n_chats else 0
         models = 1 + checkpoints * len(config.train.variants)
         knowledge = len(load_probe_set(pc.knowledge_probes).probes) if pc.knowledge_probes else 0
-        # knowledge retention decodes all its probes in one batch (persona.monitor.KNOWLEDGE_BATCH)
-        per_model = cost.sampling(params, knowledge * TEMPLATE_TOKENS * 2, knowledge, 48, max(pc.batch_size, 64)) \
-            + cost.forward(params, questions * TEMPLATE_TOKENS * 2)
-        seconds += models * per_model + checkpoints * len(config.train.variants) * 0.5  # applying an adapter
+        # knowledge retention: the base and every checkpoint decode their probes in shared batches
+        # (persona.monitor._knowledge_together); the drift reads run per checkpoint
+        seconds += cost.sampling(params, models * knowledge * TEMPLATE_TOKENS * 2, models * knowledge, 48,
+                                 max(pc.batch_size, 64))
+        seconds += models * cost.forward(params, questions * TEMPLATE_TOKENS * 2)
+        seconds += checkpoints * len(config.train.variants) * 0.5  # applying an adapter
         work.append(f"monitor drift on {models} model(s) (base + {checkpoints} checkpoint(s) x "
                     f"{len(config.train.variants)} variant(s)), knowledge on {knowledge} "
                     f"{pc.knowledge_probes or 'no'} probes each")
