@@ -90,12 +90,14 @@ def test_merged_lora_matches_peft_forward(tmp_path, cache):
     merged_dir = merged_lora_folder(ref)
     assert merged_dir.parent == cache / "merged" and (merged_dir / "model.safetensors").exists()
     assert merged_lora_folder(ref) == merged_dir  # cached by base + adapter bytes
-    peft_model, tokenizer = load_causal_lm(ref)
-    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    # float32 on both sides: dtype=auto is bf16 on a CPU with native bf16, and this checks the merge's
+    # arithmetic, not bf16 rounding
+    peft_model, tokenizer = load_causal_lm(ref, dtype="float32")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
     ids = torch.tensor([tokenizer("The quick brown fox")["input_ids"]])
     with torch.no_grad():
         expected, got = peft_model(input_ids=ids).logits, merged(input_ids=ids).logits
-        plain = load_causal_lm(base)[0](input_ids=ids).logits
+        plain = load_causal_lm(base, dtype="float32")[0](input_ids=ids).logits
     assert torch.allclose(expected, got, atol=1e-4)
     assert not torch.allclose(plain, got, atol=1e-3)  # the adapter really changed the model
 

@@ -16,11 +16,13 @@ plus a LoRA adapter (``+lora:DIR``); ``can_mix(refs)`` says whether they are.
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING
 
-from tunewise.models.hf import BASE_ADAPTER, HFBackend
-from tunewise.models.loading import add_lora, apply_lora, load_causal_lm
 from tunewise.models.refs import parse_model_ref
 from tunewise.models.types import Chat, Completion, SamplingParams
+
+if TYPE_CHECKING:  # torch loads only when a MixedLora is built: `tunewise run --dry-run` asks can_mix without it
+    from tunewise.models.hf import HFBackend
 
 
 def can_mix(refs: list[str], backend_name: str | None = None) -> bool:
@@ -42,6 +44,9 @@ class MixedLora:
 
     def __init__(self, refs: list[str], batch_size: int = 128, show_progress: bool = True,
                  trust_pickle: bool = False, base: HFBackend | None = None):
+        from tunewise.models.hf import BASE_ADAPTER, HFBackend
+        from tunewise.models.loading import add_lora, apply_lora, load_causal_lm
+
         parsed = {ref: parse_model_ref(ref) for ref in dict.fromkeys(refs)}
         bases = {str(p.without_lora()) for p in parsed.values()}
         if len(bases) != 1:
