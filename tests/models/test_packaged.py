@@ -61,3 +61,25 @@ def test_cpu_loading_flushes_denormals(tmp_path):
     load_causal_lm(save_tiny_model(tmp_path / "m"), device="cpu")
     denormal = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal (1.18e-38)
     assert float(denormal * 1.0) == 0.0
+
+
+def test_packaged_cache_config_names_no_gguf_file(smollm_backend):
+    """The cache holds float32 weights; a config still naming the GGUF file (as transformers >= 5.2x
+    saves it) would make transformers treat them as packed GGUF blocks."""
+    import json
+
+    from tunewise.models.packaged import ensure_cached
+
+    config = json.loads((ensure_cached("smollm2-135m-instruct") / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "llama"
+
+
+def test_drop_gguf_quantization_keeps_the_rest(tmp_path):
+    import json
+
+    from tunewise.models.packaged import drop_gguf_quantization
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "llama", "quantization_config": {"quant_method": "gguf"}}))
+    drop_gguf_quantization(config)
+    assert json.loads(config.read_text()) == {"model_type": "llama"}

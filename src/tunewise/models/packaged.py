@@ -48,7 +48,9 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
     ),
 }
 
-CACHE_FORMAT_VERSION = 1
+# 2: config.json without the GGUF quantization block that transformers >= 5.2x writes (format-1
+# caches built by those versions made every load warn about packed GGUF weights)
+CACHE_FORMAT_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -58,6 +60,15 @@ def cache_root() -> Path:
 
 def model_cache_dir(name: str) -> Path:
     return cache_root() / "models" / name
+
+
+def drop_gguf_quantization(config_file: Path) -> None:
+    """Remove ``quantization_config`` from a saved config: the weights beside it are already
+    float32, and a config that still names the GGUF file makes transformers load them as packed
+    GGUF blocks (with a warning on every bf16 load today)."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.pop("quantization_config", None) is not None:
+        config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def is_cached(name: str) -> bool:
@@ -145,6 +156,7 @@ def ensure_cached(name: str, progress=None) -> Path:
         # save_pretrained refuses GGUF-loaded models; save_model handles tied embeddings.
         save_model(lm, str(building / "model.safetensors"), metadata={"format": "pt"})
         lm.config.save_pretrained(building)
+        drop_gguf_quantization(building / "config.json")
         if lm.generation_config is not None:
             lm.generation_config.save_pretrained(building)
         tokenizer.save_pretrained(building)

@@ -47,6 +47,8 @@ class CostModel:
     ~ 2 s + 1 s per 100M parameters. A busier CPU is slower: the progress view rescales the
     estimates once a stage has finished."""
 
+    reference_params: float = 135e6
+    params_exponent: float = 1.0
     decode: float = 1.3e10  # at batch 16
     decode_batch_exponent: float = 0.4
     prefill: float = 6e10
@@ -61,18 +63,23 @@ class CostModel:
     def load(self, params: float) -> float:
         return self.load_fixed_s + self.load_per_param_s * params
 
+    def work(self, params: float) -> float:
+        """The parameters a token's cost scales with: ``params`` at the reference size, less than
+        proportionally above it (a larger model's wider products run nearer the CPU's peak)."""
+        return self.reference_params * (params / self.reference_params) ** self.params_exponent
+
     def sampling(self, params: float, prompt_tokens: float, rows: int, new_tokens: int, batch: int = 16) -> float:
         """Prefill every prompt, then ``new_tokens`` decode steps for each of ``rows`` sequences,
         ``batch`` rows decoded together."""
         together = max(1, min(batch, rows, 256))
         decode = self.decode * (together / 16) ** self.decode_batch_exponent
-        return params * (prompt_tokens / self.prefill + rows * new_tokens / decode)
+        return self.work(params) * (prompt_tokens / self.prefill + rows * new_tokens / decode)
 
     def forward(self, params: float, tokens: float) -> float:
-        return params * tokens / self.prefill
+        return self.work(params) * tokens / self.prefill
 
     def training(self, params: float, tokens: float) -> float:
-        return params * tokens / self.train
+        return self.work(params) * tokens / self.train
 
 
 @dataclass
