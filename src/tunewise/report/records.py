@@ -226,7 +226,12 @@ def _pair(value: Any) -> tuple[float | None, float | None]:
 
 
 #: how a view field's annotation (as written) turns a stored value into the view's value
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 _CONVERTERS = {"float | None": finite, "int | None": _count, "str | None": _text, "str": str, "bool": bool,
+               "bool | None": _flag,
                "tuple[float | None, float | None]": _pair, "list[tuple[float, float]]": _points}
 
 
@@ -363,7 +368,10 @@ class GateEvalRow(RecordView):
     auroc: float | None
     fpr_at_95tpr: float | None
     threshold: float | None
-    false_reject_rate: float | None
+    false_reject_rate: float | None  # of the gate's held-out in-domain calibration requests
+    n: int | None
+    refusal_rate: float | None  # of this set's requests
+    expect_refusal: bool | None  # False: the set is in the domain (a refusal is a false reject)
     roc: list[tuple[float, float]] = field(default_factory=list)  # (false positive rate, true positive rate)
 
 

@@ -259,9 +259,12 @@ def section_gate(data: ReportData, config: ReportConfig) -> str:
     if any(s.points for s in series):
         parts.append(line_chart([s for s in series if s.points], "Domain gate ROC (in-domain vs each OOD set)",
                                 "false positive rate", "true positive rate", y_range=(0.0, 1.0), diagonal=True))
-    parts.append(table(["OOD set", "AUROC", "FPR at 95% TPR", "threshold", "false reject rate (in-domain)"],
-                       [[g.ood_set, num(g.auroc), pct(g.fpr_at_95tpr), num(g.threshold), pct(g.false_reject_rate)]
-                        for g in data.gate_evals], numeric={1, 2, 3, 4}))
+    kind = {True: "out of domain", False: "in domain", None: ""}
+    parts.append(table(["set", "kind", "n", "refused", "AUROC", "FPR at 95% TPR", "threshold",
+                        "false reject rate (held-out in-domain)"],
+                       [[g.ood_set, kind[g.expect_refusal], g.n, pct(g.refusal_rate), num(g.auroc),
+                         pct(g.fpr_at_95tpr), num(g.threshold), pct(g.false_reject_rate)]
+                        for g in data.gate_evals], numeric={2, 3, 4, 5, 6, 7}))
     return "".join(parts)
 
 

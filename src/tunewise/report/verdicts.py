@@ -125,13 +125,35 @@ def verdict_persona(data: ReportData) -> str | None:
 
 
 def verdict_gate(data: ReportData) -> str | None:
-    rows = [g for g in data.gate_evals if g.auroc is not None]
-    if not rows:
+    """What a user of the gate meets: the share of out-of-domain requests it lets through at worst
+    and the share of in-domain ones it refuses at worst. AUROC alone reads well while the
+    threshold passes a whole set (0.65 and 0% refused on prefix-injected requests in the quick
+    demo), and a low AUROC on an in-domain set is the gate working, not failing."""
+    outside = [g for g in data.gate_evals if g.expect_refusal is not False]
+    inside = [g for g in data.gate_evals if g.expect_refusal is False and g.refusal_rate is not None]
+    refused = [g for g in outside if g.refusal_rate is not None]
+    parts = []
+    if refused:
+        worst = min(refused, key=lambda g: (g.refusal_rate, g.auroc if g.auroc is not None else 1.0))
+        auroc = f", AUROC {num(worst.auroc)}" if worst.auroc is not None else ""
+        whole = sum(1 for g in refused if g.refusal_rate >= 0.95)
+        parts.append(f"Out of domain, the gate refuses {pct(worst.refusal_rate)} of {worst.ood_set} at worst"
+                     f"{auroc}; {whole} of {len(refused)} out-of-domain sets are >= 95% refused")
+    elif [g for g in outside if g.auroc is not None]:
+        worst = min((g for g in outside if g.auroc is not None), key=lambda g: g.auroc)
+        parts.append(f"The gate tells in-domain from out-of-domain requests with AUROC {num(worst.auroc)} at worst "
+                     f"({worst.ood_set})")
+    held_out = next((g.false_reject_rate for g in data.gate_evals if g.false_reject_rate is not None), None)
+    if inside:
+        worst_in = max(inside, key=lambda g: g.refusal_rate)
+        parts.append(f"in domain it refuses {pct(worst_in.refusal_rate)} of {worst_in.ood_set} at worst"
+                     + (f" and {pct(held_out)} of its held-out calibration requests" if held_out is not None else ""))
+    elif held_out is not None:
+        parts.append(f"false rejects in domain {pct(held_out)}")
+    if not parts:
         return None
-    worst = min(rows, key=lambda g: g.auroc)
-    reject = f", false rejects in domain {pct(worst.false_reject_rate)}" if worst.false_reject_rate is not None else ""
-    return (f"The gate tells in-domain from out-of-domain requests with AUROC {num(worst.auroc)} at worst "
-            f"({worst.ood_set}){reject}.")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def verdict_provenance(data: ReportData) -> str | None:
