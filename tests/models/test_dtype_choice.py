@@ -34,3 +34,29 @@ def test_resolve_auto_follows_this_cpu():
     expected = torch.bfloat16 if auto_dtype_name("cpu", cpu_flags()) == "bfloat16" else torch.float32
     assert resolve_dtype("auto", "cpu") == expected
     assert resolve_dtype("float32", "cpu") == torch.float32
+
+
+@pytest.mark.parametrize("flags", [AVX2_ONLY, ZEN4, SAPPHIRE_RAPIDS])
+def test_unmerged_lora_on_a_cpu_is_float32_whatever_the_flags(flags):
+    assert auto_dtype_name("cpu", flags, lora=True) == "float32"
+    assert auto_dtype_name("cuda:0", flags, lora=True) == "bfloat16"
+
+
+def test_ready_for_lora_casts_a_bf16_cpu_model_and_the_adapters_stay_float32(tmp_path):
+    """Real tiny model and adapter: loaded bf16, then readied, then an adapter applied (what
+    LoraSwitcher does when its base was loaded for plain sampling on a bf16 CPU)."""
+    import torch
+
+    from tunewise.models.hf import LoraSwitcher
+    from tunewise.models.loading import load_causal_lm, ready_for_lora
+    from tunewise.testing import save_tiny_adapter, save_tiny_model
+
+    base = save_tiny_model(tmp_path / "base")
+    model, _ = load_causal_lm(base, dtype="bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert next(ready_for_lora(model).parameters()).dtype == torch.float32
+    adapter = save_tiny_adapter(tmp_path / "adapter", base, seed=1)
+    tuned = LoraSwitcher(4, show_progress=False).backend(f"{base}+lora:{adapter}")
+    assert {p.dtype for p in tuned.model.parameters()} == {torch.float32}
+    loaded, _ = load_causal_lm(f"{base}+lora:{adapter}")  # auto with an adapter: float32 on a CPU
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}

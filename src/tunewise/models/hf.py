@@ -303,7 +303,7 @@ class LoraSwitcher:
         self._peft = None
 
     def backend(self, ref: str) -> HFBackend:
-        from tunewise.models.loading import apply_lora
+        from tunewise.models.loading import apply_lora, ready_for_lora
 
         parsed = parse_model_ref(ref)
         base_ref = str(parsed.without_lora())
@@ -314,6 +314,7 @@ class LoraSwitcher:
             self._base_ref = base_ref
         model = self._model
         if parsed.lora:
+            self._model = ready_for_lora(self._model)  # unmerged adapters on a CPU: float32 (auto_dtype_name)
             self._peft = model = apply_lora(self._model, parsed.lora)
             model.eval()
         return HFBackend.from_model(model, self._tokenizer, model_ref=str(ref), batch_size=self.batch_size,

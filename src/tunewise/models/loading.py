@@ -28,14 +28,22 @@ def resolve_device(device: str | None = None) -> str:
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def auto_dtype_name(device: str, cpu_flags: str | list[str] | set[str]) -> str:
+def auto_dtype_name(device: str, cpu_flags: str | list[str] | set[str], lora: bool = False) -> str:
     """What ``dtype=auto`` means: bfloat16 on a GPU, and on a CPU whose flags (``lscpu``'s or
     /proc/cpuinfo's, a space-separated string or a collection) include avx512_bf16 or amx_bf16;
     float32 otherwise. Measured on such a CPU: hf batched sampling at batch 64 gave 95 tok/s in
     bf16 against 48 in float32 (issue 18), the answers differing only by bf16 rounding. The
-    development machine (avx2, no avx512) has neither flag, so it samples in float32."""
+    development machine (avx2, no avx512) has neither flag, so it samples in float32.
+
+    ``lora``: the model will carry unmerged LoRA adapters. On a CPU that is float32 whatever the
+    flags: PEFT casts every adapted layer's input to the adapter's float32 and back, and on an
+    amx_bf16 2-core machine that made a bf16 base far slower than float32 (the demo audit's
+    mixed batch of base + 2 adapters, 90 rows x 32 tokens: 49.5 s in float32, over 300 s in bf16;
+    a learning-curve adapter's 40 answers: 33-48 s against 2.5 s for the bf16 base alone)."""
     if device.startswith("cuda"):
         return "bfloat16"
+    if lora:
+        return "float32"
     flags = set(cpu_flags.split()) if isinstance(cpu_flags, str) else set(cpu_flags)
     return "bfloat16" if flags & set(NATIVE_BF16_FLAGS) else "float32"
 
@@ -52,18 +60,29 @@ def cpu_flags() -> str:
     return ""
 
 
-def resolve_dtype(dtype: str, device: str):
+def resolve_dtype(dtype: str, device: str, lora: bool = False):
     """``auto`` is ``auto_dtype_name`` for this device and CPU (the packaged weights are
     dequantized to float32; bf16 halves the memory traffic where the CPU computes it natively)."""
     import torch
 
     if dtype == "auto":
-        dtype = auto_dtype_name(device, cpu_flags())
+        dtype = auto_dtype_name(device, cpu_flags(), lora=lora)
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
     except KeyError:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+def ready_for_lora(model):
+    """``model`` in the dtype ``auto`` picks for a model with unmerged adapters (float32 on a CPU):
+    a bf16 base loaded for plain sampling is cast in place before adapters go on it."""
+    import torch
+
+    parameter = next(model.parameters())
+    if parameter.device.type == "cpu" and parameter.dtype != torch.float32:
+        model.to(torch.float32)
+    return model
 
 
 def check_no_pickle(folder: Path, what: str, trust_pickle: bool) -> None:
@@ -108,7 +127,7 @@ def load_causal_lm(ref: ModelRef | str, device: str | None = None, dtype: str = 
     if isinstance(ref, str):
         ref = parse_model_ref(ref)
     device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device, lora=bool(ref.lora))
     folder = model_folder(ref, trust_pickle=trust_pickle, progress=progress)
     is_hub_id = not Path(folder).exists()
     kwargs = {"dtype": torch_dtype}

@@ -45,7 +45,7 @@ class MixedLora:
     def __init__(self, refs: list[str], batch_size: int = 128, show_progress: bool = True,
                  trust_pickle: bool = False, base: HFBackend | None = None):
         from tunewise.models.hf import BASE_ADAPTER, HFBackend
-        from tunewise.models.loading import add_lora, apply_lora, load_causal_lm
+        from tunewise.models.loading import add_lora, apply_lora, load_causal_lm, ready_for_lora
 
         parsed = {ref: parse_model_ref(ref) for ref in dict.fromkeys(refs)}
         bases = {str(p.without_lora()) for p in parsed.values()}
@@ -56,6 +56,8 @@ class MixedLora:
             model, tokenizer = base.model, base.tokenizer  # shared: the adapters come out again on close()
         else:
             model, tokenizer = load_causal_lm(self.base_ref)
+        if any(p.lora for p in parsed.values()):
+            model = ready_for_lora(model)  # unmerged adapters on a CPU: float32 (loading.auto_dtype_name)
         self.names: dict[str, str] = {}
         peft = None
         for ref, p in parsed.items():
