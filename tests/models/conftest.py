@@ -61,7 +61,7 @@ def vllm_server(tmp_path_factory) -> str:
     """Base URL (``http://127.0.0.1:PORT/v1``) of a running vLLM server serving SmolLM2 as
     model ``smollm2``."""
     from tunewise.models.packaged import ensure_cached
-    from tunewise.models.vllm_backend import resolve_vllm_dtype, vllm_ready_folder
+    from tunewise.models.vllm_backend import vllm_ready_folder
 
     if os.environ.get("TUNEWISE_VLLM_URL"):
         yield os.environ["TUNEWISE_VLLM_URL"].rstrip("/")
@@ -77,7 +77,10 @@ def vllm_server(tmp_path_factory) -> str:
            "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
     command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder),
                "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-               "--max-model-len", "2048", "--dtype", resolve_vllm_dtype("auto", on_cpu=True), "--max-logprobs", "20",
+               "--max-model-len", "2048", "--dtype", "float32", "--max-logprobs", "20",
+               # float32 on every CPU: the tests check that per-sample seeds reproduce across requests,
+               # and bf16 kernels vary with the batch's shape (on an amx_bf16 machine, sample 2 of 4
+               # differed between two identical requests in bf16)
                # No torch.compile: it took 12 min to start on the busy 2-core machine (eager: 5 min,
                # most of it importing vllm); the tests sample a few tokens, where compiling buys nothing.
                "--enforce-eager"]

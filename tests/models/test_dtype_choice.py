@@ -42,21 +42,26 @@ def test_unmerged_lora_on_a_cpu_is_float32_whatever_the_flags(flags):
     assert auto_dtype_name("cuda:0", flags, lora=True) == "bfloat16"
 
 
-def test_ready_for_lora_casts_a_bf16_cpu_model_and_the_adapters_stay_float32(tmp_path):
-    """Real tiny model and adapter: loaded bf16, then readied, then an adapter applied (what
-    LoraSwitcher does when its base was loaded for plain sampling on a bf16 CPU)."""
+def test_adapters_go_on_a_float32_copy_of_a_bf16_cpu_base_and_compute_what_a_fresh_load_does(tmp_path):
+    """Real tiny model and adapter: a base loaded bf16 (plain sampling on a bf16 CPU) is shared by
+    LoraSwitcher for the base alone, and the adapters go on a float32 load of it, which is what
+    ``load_causal_lm(base+lora:)`` gives with dtype=auto."""
     import torch
 
-    from tunewise.models.hf import LoraSwitcher
-    from tunewise.models.loading import load_causal_lm, ready_for_lora
+    from tunewise.models.hf import HFBackend, LoraSwitcher
+    from tunewise.models.loading import load_causal_lm, needs_reload_for_lora
     from tunewise.testing import save_tiny_adapter, save_tiny_model
 
-    base = save_tiny_model(tmp_path / "base")
-    model, _ = load_causal_lm(base, dtype="bfloat16")
-    assert next(model.parameters()).dtype == torch.bfloat16
-    assert next(ready_for_lora(model).parameters()).dtype == torch.float32
-    adapter = save_tiny_adapter(tmp_path / "adapter", base, seed=1)
-    tuned = LoraSwitcher(4, show_progress=False).backend(f"{base}+lora:{adapter}")
+    base_ref = save_tiny_model(tmp_path / "base")
+    base = HFBackend(base_ref, dtype="bfloat16", show_progress=False)
+    assert needs_reload_for_lora(base.model)
+    adapter = save_tiny_adapter(tmp_path / "adapter", base_ref, seed=1)
+    switcher = LoraSwitcher(4, show_progress=False, base=base)
+    tuned = switcher.backend(f"{base_ref}+lora:{adapter}")
     assert {p.dtype for p in tuned.model.parameters()} == {torch.float32}
-    loaded, _ = load_causal_lm(f"{base}+lora:{adapter}")  # auto with an adapter: float32 on a CPU
-    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    fresh, tokenizer = load_causal_lm(f"{base_ref}+lora:{adapter}")  # auto with an adapter: float32 on a CPU
+    assert {p.dtype for p in fresh.parameters()} == {torch.float32}
+    ids = torch.tensor([tokenizer("hello there")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(tuned.model(input_ids=ids).logits, fresh(input_ids=ids).logits, atol=1e-6)
+    assert switcher.backend(base_ref).model is base.model  # the base alone: the shared bf16 weights

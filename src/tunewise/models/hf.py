@@ -300,31 +300,49 @@ class LoraSwitcher:
         self._base_ref = str(parse_model_ref(base.model_ref).without_lora()) if base is not None else None
         self._model = base.model if base is not None else None
         self._tokenizer = base.tokenizer if base is not None else None
+        # the base again in float32 for the adapters, where _model is bf16 on a CPU (needs_reload_for_lora)
+        self._lora_model = None
         self._peft = None
 
     def backend(self, ref: str) -> HFBackend:
-        from tunewise.models.loading import apply_lora, ready_for_lora
+        from tunewise.models.loading import apply_lora
 
         parsed = parse_model_ref(ref)
         base_ref = str(parsed.without_lora())
         self._remove_adapter()
         if base_ref != self._base_ref:
-            self._model = None  # drop the old base before loading the new one
-            self._model, self._tokenizer = load_causal_lm(base_ref)
+            self._model = self._lora_model = None  # drop the old base before loading the new one
             self._base_ref = base_ref
-        model = self._model
         if parsed.lora:
-            self._model = ready_for_lora(self._model)  # unmerged adapters on a CPU: float32 (auto_dtype_name)
-            self._peft = model = apply_lora(self._model, parsed.lora)
+            self._peft = model = apply_lora(self._adapter_host(), parsed.lora)
             model.eval()
+        else:
+            if self._model is None:
+                self._model, self._tokenizer = load_causal_lm(base_ref)
+            model = self._model
         return HFBackend.from_model(model, self._tokenizer, model_ref=str(ref), batch_size=self.batch_size,
                                     show_progress=self.show_progress)
 
+    def _adapter_host(self):
+        """The loaded base the adapters go on: ``_model`` unless it is bf16 on a CPU, where a
+        float32 copy is loaded once (``dtype=auto`` with adapters, ``loading.auto_dtype_name``)."""
+        from tunewise.models.loading import lora_dtype_name, needs_reload_for_lora
+
+        if self._model is not None and not needs_reload_for_lora(self._model):
+            return self._model
+        if self._lora_model is None:
+            self._lora_model, self._tokenizer = load_causal_lm(self._base_ref, dtype=lora_dtype_name())
+        return self._lora_model
+
     def _remove_adapter(self) -> None:
         if self._peft is not None:
-            self._model = self._peft.unload()  # the LoRA layers out, the base layers back in place
+            unloaded = self._peft.unload()  # the LoRA layers out, the base layers back in place
+            if self._lora_model is not None:
+                self._lora_model = unloaded
+            else:
+                self._model = unloaded
             self._peft = None
 
     def close(self) -> None:
         self._remove_adapter()
-        self._model = self._tokenizer = None
+        self._model = self._lora_model = self._tokenizer = None

@@ -74,15 +74,19 @@ def resolve_dtype(dtype: str, device: str, lora: bool = False):
         raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
 
 
-def ready_for_lora(model):
-    """``model`` in the dtype ``auto`` picks for a model with unmerged adapters (float32 on a CPU):
-    a bf16 base loaded for plain sampling is cast in place before adapters go on it."""
+def lora_dtype_name(device: str | None = None) -> str:
+    """What ``dtype=auto`` means for a base that will carry unmerged adapters on ``device``."""
+    return auto_dtype_name(resolve_device(device), cpu_flags(), lora=True)
+
+
+def needs_reload_for_lora(model) -> bool:
+    """True when unmerged adapters should not go on ``model`` as loaded: it is on a CPU in a dtype
+    other than float32 (``auto_dtype_name(lora=True)``). Callers load the base again in float32
+    rather than cast it, so a tuned model computes what a fresh ``base+lora:`` load computes."""
     import torch
 
     parameter = next(model.parameters())
-    if parameter.device.type == "cpu" and parameter.dtype != torch.float32:
-        model.to(torch.float32)
-    return model
+    return parameter.device.type == "cpu" and parameter.dtype != torch.float32
 
 
 def check_no_pickle(folder: Path, what: str, trust_pickle: bool) -> None:

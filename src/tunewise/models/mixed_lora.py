@@ -45,19 +45,19 @@ class MixedLora:
     def __init__(self, refs: list[str], batch_size: int = 128, show_progress: bool = True,
                  trust_pickle: bool = False, base: HFBackend | None = None):
         from tunewise.models.hf import BASE_ADAPTER, HFBackend
-        from tunewise.models.loading import add_lora, apply_lora, load_causal_lm, ready_for_lora
+        from tunewise.models.loading import add_lora, apply_lora, load_causal_lm, lora_dtype_name, needs_reload_for_lora
 
         parsed = {ref: parse_model_ref(ref) for ref in dict.fromkeys(refs)}
         bases = {str(p.without_lora()) for p in parsed.values()}
         if len(bases) != 1:
             raise ValueError(f"a mixed-adapter batch needs one base model; got {', '.join(sorted(bases))}")
         self.base_ref = bases.pop()
-        if base is not None and str(parse_model_ref(base.model_ref).without_lora()) == self.base_ref:
+        with_adapters = any(p.lora for p in parsed.values())
+        if (base is not None and str(parse_model_ref(base.model_ref).without_lora()) == self.base_ref
+                and not (with_adapters and needs_reload_for_lora(base.model))):
             model, tokenizer = base.model, base.tokenizer  # shared: the adapters come out again on close()
-        else:
-            model, tokenizer = load_causal_lm(self.base_ref)
-        if any(p.lora for p in parsed.values()):
-            model = ready_for_lora(model)  # unmerged adapters on a CPU: float32 (loading.auto_dtype_name)
+        else:  # with adapters, dtype=auto is float32 on a CPU (loading.auto_dtype_name)
+            model, tokenizer = load_causal_lm(self.base_ref, dtype=lora_dtype_name() if with_adapters else "auto")
         self.names: dict[str, str] = {}
         peft = None
         for ref, p in parsed.items():
