@@ -56,25 +56,15 @@ def sample_model(store: RunStore, plan: list[dict], probe_set: ProbeSet, params:
     model is loaded only when something is missing (``backend`` None), by ``load(ref)`` when
     given (``HFModels``: one base for its LoRA variants), and released before returning, so the
     next model or the judge has the memory."""
-    done = store.generation_keys(stage)
-    missing_chats: dict[str, list[dict]] = {}
-    for item in plan:
-        if item["key"] not in done:
-            missing_chats.setdefault(make_key(item["chat"]), []).append(item)
+    missing_chats = _missing_by_chat(store, [plan], stage)
     if not missing_chats:
         return 0
     label, ref = plan[0]["model_label"], plan[0]["model"]
     if backend is None:
         note(f"loading {ref} for the audit ({len(missing_chats)} prompts still to sample)")
         backend = load(ref) if load is not None else _load(ref, backend_name, batch_size)
-    groups = _by_prompt_length(missing_chats)
-    chats_per_call = max(1, batch_size // params.n)
-    written = 0
-    with progress_bar(f"audit: sampling {label}{' (held-out task)' if stage != STAGE else ''}", sum(len(g) for g in groups)) as advance:
-        for start in range(0, len(groups), chats_per_call):
-            chunk = groups[start:start + chats_per_call]
-            completions = backend.generate([g[0]["chat"] for g in chunk], params)
-            written += _write(store, chunk, completions, probe_set, params, stage, advance)
+    written = _sample_chunks(store, missing_chats, probe_set, params, batch_size, stage, label,
+                             lambda chunk: backend.generate([g[0]["chat"] for g in chunk], params))
     del backend
     gc.collect()
     return written
@@ -86,28 +76,44 @@ def sample_together(store: RunStore, plans: list[list[dict]], probe_set: ProbeSe
     in shared batches (``models.mixed_lora``: the base weights' products run over the rows of every
     model at once, several times faster on a CPU than a few dozen rows per model). ``mixed()``
     gives the loaded ``MixedLora``, called only when something is missing."""
+    from tunewise.models.refs import parse_model_ref
+
+    missing_chats = _missing_by_chat(store, plans, stage)
+    if not missing_chats:
+        return 0
+    labels = ", ".join(dict.fromkeys(items[0]["model_label"] for items in missing_chats.values()))
+    adapters = len({items[0]["model"] for items in missing_chats.values() if parse_model_ref(items[0]["model"]).lora})
+    note(f"audit: sampling {labels} together ({len(missing_chats)} prompts; one base model "
+         f"with {adapters} LoRA adapter{'s' if adapters != 1 else ''} beside it, in shared batches)")
+    backend = mixed()
+    return _sample_chunks(store, missing_chats, probe_set, params, batch_size, stage, labels,
+                          lambda chunk: backend.generate([(g[0]["model"], g[0]["chat"]) for g in chunk], params))
+
+
+def _missing_by_chat(store: RunStore, plans: list[list[dict]], stage: str) -> dict[str, list[dict]]:
+    """The planned answers not stored yet under ``stage``, grouped per (model, chat): one
+    generate request each, its samples the group's items."""
     done = store.generation_keys(stage)
     missing_chats: dict[str, list[dict]] = {}
     for plan in plans:
         for item in plan:
             if item["key"] not in done:
                 missing_chats.setdefault(make_key(item["model"], item["chat"]), []).append(item)
-    if not missing_chats:
-        return 0
-    labels = list(dict.fromkeys(items[0]["model_label"] for items in missing_chats.values()))
-    adapters = len({items[0]["model"] for items in missing_chats.values() if "+lora:" in items[0]["model"]})
-    note(f"audit: sampling {', '.join(labels)} together ({len(missing_chats)} prompts; one base model "
-         f"with {adapters} LoRA adapter{'s' if adapters != 1 else ''} beside it, in shared batches)")
-    backend = mixed()
+    return missing_chats
+
+
+def _sample_chunks(store: RunStore, missing_chats: dict[str, list[dict]], probe_set: ProbeSet,
+                   params: SamplingParams, batch_size: int, stage: str, label: str, generate) -> int:
+    """Ask ``generate(chunk)`` for every group, ``batch_size // params.n`` groups a call, shortest
+    prompts first, and store each completion as it comes; returns how many were written."""
     groups = _by_prompt_length(missing_chats)
     chats_per_call = max(1, batch_size // params.n)
     written = 0
-    with progress_bar(f"audit: sampling {', '.join(labels)}{' (held-out task)' if stage != STAGE else ''}",
+    with progress_bar(f"audit: sampling {label}{' (held-out task)' if stage != STAGE else ''}",
                       sum(len(g) for g in groups)) as advance:
         for start in range(0, len(groups), chats_per_call):
             chunk = groups[start:start + chats_per_call]
-            completions = backend.generate([(g[0]["model"], g[0]["chat"]) for g in chunk], params)
-            written += _write(store, chunk, completions, probe_set, params, stage, advance)
+            written += _write(store, chunk, generate(chunk), probe_set, params, stage, advance)
     return written
 
 
